@@ -1,0 +1,204 @@
+/* cpu_core.c - CPU kernels: memory, dtype conversion, elementwise, reductions
+ * and GEMM (OpenBLAS). Loops over independent outputs run under OpenMP;
+ * gradient reductions into broadcast operands run serially so that the sum
+ * order, and so the result, is the same on every run. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_kernels.h"
+
+static void *cpu_alloc(size_t bytes) {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    return aligned_alloc(64, rounded ? rounded : 64);
+}
+
+static void cpu_free(void *p) { free(p); }
+static void cpu_memset_zero(void *p, size_t bytes) { memset(p, 0, bytes); }
+static void cpu_copy(void *dst, const void *src, size_t bytes) { memmove(dst, src, bytes); }
+static void cpu_synchronize(void) {}
+
+static void cpu_convert(void *dst, dtype_t dst_dtype, const void *src, dtype_t src_dtype, int64_t n) {
+    dtype_convert_host(dst, dst_dtype, src, src_dtype, n);
+}
+
+static void cpu_fill(float *x, float value, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = value;
+}
+
+static void cpu_axpy(float *y, const float *x, float alpha, int64_t n) {
+#pragma omp parallel for if (n > 65536)
+    for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+static void cpu_affine(float *out, const float *in, float alpha, float beta, int64_t n) {
+#pragma omp parallel for if (n > 65536)
+    for (int64_t i = 0; i < n; i++) out[i] = alpha * in[i] + beta;
+}
+
+/* Offsets of output element i into a and b under the broadcast bc. */
+static void bcast_offsets(const bcast_t *bc, int64_t i, int64_t *oa, int64_t *ob) {
+    int64_t a = 0, b = 0;
+    for (int d = bc->ndim - 1; d >= 0; d--) {
+        int64_t idx = i % bc->shape[d];
+        i /= bc->shape[d];
+        a += idx * bc->a_stride[d];
+        b += idx * bc->b_stride[d];
+    }
+    *oa = a;
+    *ob = b;
+}
+
+static float binary_apply(binary_op_t op, float x, float y) {
+    switch (op) {
+    case BINARY_ADD: return x + y;
+    case BINARY_SUB: return x - y;
+    case BINARY_MUL: return x * y;
+    case BINARY_DIV: return x / y;
+    }
+    return 0.0f;
+}
+
+static void cpu_binary_forward(binary_op_t op, float *out, const float *a, const float *b, const bcast_t *bc) {
+#pragma omp parallel for if (bc->numel > 65536)
+    for (int64_t i = 0; i < bc->numel; i++) {
+        int64_t oa, ob;
+        bcast_offsets(bc, i, &oa, &ob);
+        out[i] = binary_apply(op, a[oa], b[ob]);
+    }
+}
+
+static void cpu_binary_backward(binary_op_t op, float *da, float *db, const float *dout, const float *a,
+                                const float *b, const bcast_t *bc) {
+    for (int64_t i = 0; i < bc->numel; i++) {
+        int64_t oa, ob;
+        bcast_offsets(bc, i, &oa, &ob);
+        float g = dout[i];
+        switch (op) {
+        case BINARY_ADD:
+            if (da) da[oa] += g;
+            if (db) db[ob] += g;
+            break;
+        case BINARY_SUB:
+            if (da) da[oa] += g;
+            if (db) db[ob] -= g;
+            break;
+        case BINARY_MUL:
+            if (da) da[oa] += g * b[ob];
+            if (db) db[ob] += g * a[oa];
+            break;
+        case BINARY_DIV:
+            if (da) da[oa] += g / b[ob];
+            if (db) db[ob] -= g * a[oa] / (b[ob] * b[ob]);
+            break;
+        }
+    }
+}
+
+static float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2)); }
+
+static float unary_apply(unary_op_t op, float x) {
+    switch (op) {
+    case UNARY_RELU: return x > 0.0f ? x : 0.0f;
+    case UNARY_GELU: return gelu_erf(x);
+    case UNARY_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case UNARY_EXP: return expf(x);
+    case UNARY_LOG: return logf(x);
+    case UNARY_SQRT: return sqrtf(x);
+    case UNARY_TANH: return tanhf(x);
+    }
+    return 0.0f;
+}
+
+/* d f(x) / dx, given x and y = f(x) */
+static float unary_derivative(unary_op_t op, float x, float y) {
+    switch (op) {
+    case UNARY_RELU: return x > 0.0f ? 1.0f : 0.0f;
+    case UNARY_GELU: {
+        float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
+        float pdf = expf(-0.5f * x * x) * 0.3989422804014327f; /* 1/sqrt(2 pi) */
+        return cdf + x * pdf;
+    }
+    case UNARY_SIGMOID: return y * (1.0f - y);
+    case UNARY_EXP: return y;
+    case UNARY_LOG: return 1.0f / x;
+    case UNARY_SQRT: return 0.5f / y;
+    case UNARY_TANH: return 1.0f - y * y;
+    }
+    return 0.0f;
+}
+
+static void cpu_unary_forward(unary_op_t op, float *out, const float *in, int64_t n) {
+#pragma omp parallel for if (n > 16384)
+    for (int64_t i = 0; i < n; i++) out[i] = unary_apply(op, in[i]);
+}
+
+static void cpu_unary_backward(unary_op_t op, float *din, const float *in, const float *out, const float *dout,
+                               int64_t n) {
+#pragma omp parallel for if (n > 16384)
+    for (int64_t i = 0; i < n; i++) din[i] += dout[i] * unary_derivative(op, in[i], out ? out[i] : 0.0f);
+}
+
+static void cpu_reduce_sum(float *out, const float *in, int64_t outer, int64_t len, int64_t inner, int accumulate) {
+#pragma omp parallel for if (outer * len * inner > 65536)
+    for (int64_t o = 0; o < outer; o++) {
+        for (int64_t i = 0; i < inner; i++) {
+            /* sum in double: reductions feed losses and gradient checks */
+            double s = 0.0;
+            for (int64_t k = 0; k < len; k++) s += in[(o * len + k) * inner + i];
+            if (accumulate) out[o * inner + i] += (float)s;
+            else out[o * inner + i] = (float)s;
+        }
+    }
+}
+
+static void cpu_broadcast_add(float *dst, const float *src, int64_t outer, int64_t len, int64_t inner, float alpha) {
+#pragma omp parallel for if (outer * len * inner > 65536)
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t k = 0; k < len; k++)
+            for (int64_t i = 0; i < inner; i++) dst[(o * len + k) * inner + i] += alpha * src[o * inner + i];
+}
+
+static void cpu_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                     int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    if (m == 0 || n == 0) return;
+    if (k == 0) {
+        /* BLAS leaves C untouched times beta only when k == 0 on some builds; do it here */
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+}
+
+static void cpu_gemm_batched(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                             int64_t lda, int64_t stride_a, const float *b, int64_t ldb, int64_t stride_b, float beta,
+                             float *c, int64_t ldc, int64_t stride_c, int64_t batch) {
+    for (int64_t i = 0; i < batch; i++)
+        cpu_gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta, c + i * stride_c,
+                 ldc);
+}
+
+void cpu_register_core(backend_t *be) {
+    be->alloc = cpu_alloc;
+    be->free = cpu_free;
+    be->memset_zero = cpu_memset_zero;
+    be->copy_from_host = cpu_copy;
+    be->copy_to_host = cpu_copy;
+    be->copy = cpu_copy;
+    be->synchronize = cpu_synchronize;
+    be->convert = cpu_convert;
+    be->fill = cpu_fill;
+    be->axpy = cpu_axpy;
+    be->affine = cpu_affine;
+    be->binary_forward = cpu_binary_forward;
+    be->binary_backward = cpu_binary_backward;
+    be->unary_forward = cpu_unary_forward;
+    be->unary_backward = cpu_unary_backward;
+    be->reduce_sum = cpu_reduce_sum;
+    be->broadcast_add = cpu_broadcast_add;
+    be->gemm = cpu_gemm;
+    be->gemm_batched = cpu_gemm_batched;
+}
