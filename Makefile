@@ -107,8 +107,9 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	@mkdir -p $(BUILD)/fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Icommon $(PKG_CFLAGS) \
-	  tests/fuzz/fuzz_safetensors.c common/safetensors.c common/error.c common/dtype.c \
-	  -o $(BUILD)/fuzz/fuzz_safetensors $(PKG_LIBS)
+	  -I/usr/include/x86_64-linux-gnu/openblas-pthread tests/fuzz/fuzz_safetensors.c \
+	  $(filter common/%,$(COMMON_C)) common/cuda_stub.c -o $(BUILD)/fuzz/fuzz_safetensors \
+	  $(PKG_LIBS) -lopenblas -lturbojpeg -lm -lpthread
 	@mkdir -p $(BUILD)/fuzz/corpus && cp -n tests/fuzz/corpus/* $(BUILD)/fuzz/corpus/ 2>/dev/null || true
 	$(BUILD)/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz/corpus
 
