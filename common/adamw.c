@@ -31,7 +31,7 @@ struct adamw {
     adamw_config_t cfg;
     adamw_param_t *params;
     int n, cap;
-    float *group_lr;
+    double *group_lr;
     int n_groups;
     param_key_t *keys; /* n entries, sorted; rebuilt when stale */
     int keys_stale;
@@ -88,9 +88,9 @@ static char *concat(const char *a, const char *b) {
 }
 
 static int add_group(adamw_t *opt, tensor_t **params, const char **names, int n, const char *const *patterns,
-                     int n_patterns, float lr) {
+                     int n_patterns, double lr) {
     int group = opt->n_groups;
-    float *glr = realloc(opt->group_lr, (size_t)(group + 1) * sizeof *glr);
+    double *glr = realloc(opt->group_lr, (size_t)(group + 1) * sizeof *glr);
     if (!glr) fatal("adamw: out of memory");
     opt->group_lr = glr;
     opt->group_lr[group] = lr;
@@ -144,7 +144,7 @@ int adamw_add_params(adamw_t *opt, tensor_t **params, const char **names, int n,
 }
 
 int adamw_add_params_lr(adamw_t *opt, tensor_t **params, const char **names, int n, const char *const *patterns,
-                        int n_patterns, float lr) {
+                        int n_patterns, double lr) {
     return add_group(opt, params, names, n, patterns, n_patterns, lr);
 }
 
@@ -203,9 +203,17 @@ int adamw_step(adamw_t *opt) {
         /* Python forms the bias corrections and the scalars in double */
         double bc1 = 1.0 - pow((double)c->beta1, (double)e->step);
         double bc2 = 1.0 - pow((double)c->beta2, (double)e->step);
-        be->adamw_step(tensor_f32(e->p), e->p->grad, tensor_f32(e->m), tensor_f32(e->v), e->p->numel,
-                       opt->group_lr[e->group], c->beta1, c->beta2, c->eps, c->weight_decay, (float)bc1,
-                       (float)bc2);
+        double lr = opt->group_lr[e->group];
+        adamw_scalars_t s = {
+            .decay = (float)(1.0 - lr * c->weight_decay),
+            .one_minus_beta1 = (float)(1.0 - c->beta1),
+            .beta2 = (float)c->beta2,
+            .one_minus_beta2 = (float)(1.0 - c->beta2),
+            .step_size = (float)(lr / bc1),
+            .bc2_sqrt = (float)sqrt(bc2),
+            .eps = (float)c->eps,
+        };
+        be->adamw_step(tensor_f32(e->p), e->p->grad, tensor_f32(e->m), tensor_f32(e->v), e->p->numel, &s);
         stepped++;
     }
     opt->steps_taken++;
@@ -215,17 +223,17 @@ int adamw_step(adamw_t *opt) {
     return stepped;
 }
 
-void adamw_set_lr(adamw_t *opt, float lr) {
+void adamw_set_lr(adamw_t *opt, double lr) {
     opt->cfg.lr = lr;
     for (int g = 0; g < opt->n_groups; g++) opt->group_lr[g] = lr;
 }
 
-void adamw_set_group_lr(adamw_t *opt, int group, float lr) {
+void adamw_set_group_lr(adamw_t *opt, int group, double lr) {
     if (group < 0 || group >= opt->n_groups) fatal("adamw_set_group_lr: group %d of %d", group, opt->n_groups);
     opt->group_lr[group] = lr;
 }
 
-float adamw_group_lr(const adamw_t *opt, int group) {
+double adamw_group_lr(const adamw_t *opt, int group) {
     if (group < 0 || group >= opt->n_groups) fatal("adamw_group_lr: group %d of %d", group, opt->n_groups);
     return opt->group_lr[group];
 }

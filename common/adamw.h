@@ -43,10 +43,11 @@
 #include "tape.h"
 
 typedef struct {
-    float lr;           /* learning rate of the default group */
-    float beta1, beta2; /* moment decay rates */
-    float eps;          /* added to sqrt(v_hat) */
-    float weight_decay; /* decoupled: p *= 1 - lr * weight_decay each step */
+    /* doubles, like the Python floats torch forms its scalars from */
+    double lr;           /* learning rate of the default group */
+    double beta1, beta2; /* moment decay rates */
+    double eps;          /* added to sqrt(v_hat) */
+    double weight_decay; /* decoupled: p *= 1 - lr * weight_decay each step */
 } adamw_config_t;
 
 typedef struct adamw adamw_t;
@@ -72,7 +73,7 @@ int adamw_add_params(adamw_t *opt, tensor_t **params, const char **names, int n,
                      int n_patterns);
 /* The same with the group's own learning rate. */
 int adamw_add_params_lr(adamw_t *opt, tensor_t **params, const char **names, int n, const char *const *patterns,
-                        int n_patterns, float lr);
+                        int n_patterns, double lr);
 
 /* Nonzero when `name` contains any of the patterns (set_params's `if n in name`). */
 int adamw_name_selected(const char *name, const char *const *patterns, int n_patterns);
@@ -89,9 +90,9 @@ int adamw_step(adamw_t *opt);
 
 /* Learning rates: of one group, or of every group (torch's
  * `for g in optimizer.param_groups: g["lr"] = lr`). */
-void adamw_set_lr(adamw_t *opt, float lr);
-void adamw_set_group_lr(adamw_t *opt, int group, float lr);
-float adamw_group_lr(const adamw_t *opt, int group);
+void adamw_set_lr(adamw_t *opt, double lr);
+void adamw_set_group_lr(adamw_t *opt, int group, double lr);
+double adamw_group_lr(const adamw_t *opt, int group);
 int adamw_n_groups(const adamw_t *opt);
 
 /* ---- inspection and checkpoint state ---- */

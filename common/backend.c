@@ -17,6 +17,7 @@ static void cpu_init(void) {
     cpu_register_spatial(&cpu_table);
     cpu_register_layout(&cpu_table);
     cpu_register_loss(&cpu_table);
+    cpu_register_pool(&cpu_table);
 }
 
 const backend_t *backend_cpu_get(void) {

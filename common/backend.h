@@ -45,6 +45,20 @@ typedef struct {
     int64_t numel;
 } strided_t;
 
+/* A 2-D pooling window over `planes` planes of h x w (one channel of one image
+ * each), as torch.nn.MaxPool2d: kernel kh x kw, stride sh, sw, padding ph, pw
+ * (padded cells never win), floor mode: oh = (h + 2 ph - kh) / sh + 1. */
+typedef struct {
+    int64_t planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw;
+} pool2d_t;
+
+/* One AdamW step's scalars, formed in double on the host and rounded to f32
+ * once, so that they equal what torch computes from Python floats:
+ * decay = 1 - lr*wd, step_size = lr / (1 - beta1^t), bc2_sqrt = sqrt(1 - beta2^t). */
+typedef struct {
+    float decay, one_minus_beta1, beta2, one_minus_beta2, step_size, bc2_sqrt, eps;
+} adamw_scalars_t;
+
 typedef struct backend {
     const char *name; /* "cpu" or "cuda" */
 
@@ -194,11 +208,18 @@ typedef struct backend {
                                   int64_t classes, int64_t ignore_index);
 
     /* ---- optimizer ---- */
-    /* torch.optim.AdamW: p *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
-     * p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps), bc_i = 1 - beta_i^step */
-    void (*adamw_step)(float *p, const float *g, float *m, float *v, int64_t n, float lr, float beta1,
-                       float beta2, float eps, float weight_decay, float bias_correction1,
-                       float bias_correction2);
+    /* torch.optim.AdamW: p *= decay; m = lerp(m, g, one_minus_beta1);
+     * v = beta2 v + (one_minus_beta2 g) g; p += (-step_size m) / (sqrt(v) / bc2_sqrt + eps).
+     * The scalars come formed in double (adamw_scalars_t), as Python forms them. */
+    void (*adamw_step)(float *p, const float *g, float *m, float *v, int64_t n, const adamw_scalars_t *s);
+
+    /* ---- pooling (pool2d_t above) ---- */
+    /* out [planes, oh, ow] = max over each window of in [planes, h, w]; the first
+     * maximum in row-major window order wins ties and a NaN wins over any number
+     * (PyTorch's rule), so forward and backward agree on the winner */
+    void (*maxpool2d_forward)(float *out, const float *in, const pool2d_t *p);
+    /* din += dout sent to each window's winner, recomputed from in */
+    void (*maxpool2d_backward)(float *din, const float *dout, const float *in, const pool2d_t *p);
 } backend_t;
 
 typedef enum { DEVICE_CPU = 0, DEVICE_CUDA = 1 } device_t;

@@ -14,5 +14,6 @@ void cpu_register_attention(backend_t *be); /* cpu_attention.c: attention mask, 
 void cpu_register_spatial(backend_t *be); /* cpu_spatial.c: im2col/col2im, bilinear, grid sample */
 void cpu_register_layout(backend_t *be);  /* cpu_layout.c: embedding, slice, strided copy, roll */
 void cpu_register_loss(backend_t *be);    /* cpu_loss.c: BCE, dice, cross-entropy, AdamW */
+void cpu_register_pool(backend_t *be);    /* cpu_pool.c: max pooling */
 
 #endif

@@ -146,14 +146,9 @@ static void cpu_softmax_xent_backward(float *dlogits, const float *dout, const f
  * while this kernel only gets beta as f32, and 1 - 0.999f is 1.3e-5 (relative)
  * below 1 - 0.999; v carries that relative error, the update half of it (about
  * 1e-8 of a step of lr 1e-3). Passing 1 - beta to the kernel would remove it. */
-static void cpu_adamw_step(float *p, const float *g, float *m, float *v, int64_t n, float lr, float beta1,
-                           float beta2, float eps, float weight_decay, float bias_correction1,
-                           float bias_correction2) {
-    float decay = (float)(1.0 - (double)lr * (double)weight_decay);
-    float w1 = (float)(1.0 - (double)beta1);
-    float w2 = (float)(1.0 - (double)beta2);
-    float step_size = (float)((double)lr / (double)bias_correction1);
-    float bc2_sqrt = (float)sqrt((double)bias_correction2);
+static void cpu_adamw_step(float *p, const float *g, float *m, float *v, int64_t n, const adamw_scalars_t *s) {
+    const float decay = s->decay, w1 = s->one_minus_beta1, beta2 = s->beta2, w2 = s->one_minus_beta2;
+    const float step_size = s->step_size, bc2_sqrt = s->bc2_sqrt, eps = s->eps;
 #pragma omp parallel for if (n > 65536)
     for (int64_t i = 0; i < n; i++) {
         float gi = g[i];

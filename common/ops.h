@@ -12,6 +12,7 @@
  *   ops_resample.c     bilinear interpolation, grid sampling
  *   ops_layout.c       reshape, permute, slice, concat, roll, embedding
  *   ops_loss.c         BCE with logits, dice, weighted softmax cross-entropy
+ *   ops_pool.c         2-D max pooling
  * Shape errors are programmer errors: they go to fatal() with both shapes.
  * Negative dims count from the end, as in PyTorch. */
 #ifndef STEPSTONE_OPS_H
@@ -73,6 +74,10 @@ tensor_t *op_conv2d(ctx_t *ctx, tensor_t *x, tensor_t *w, tensor_t *b, int strid
 tensor_t *op_interpolate_bilinear(ctx_t *ctx, tensor_t *x, int64_t oh, int64_t ow);
 /* F.grid_sample(x, grid, "bilinear", "zeros", align_corners=False); x [n,c,h,w], grid [n,ho,wo,2] */
 tensor_t *op_grid_sample(ctx_t *ctx, tensor_t *x, tensor_t *grid);
+
+/* torch.nn.functional.max_pool2d(x, (kh, kw), (sh, sw), (ph, pw)) on x [..., h, w]
+ * (floor mode, no dilation); padding at most half the kernel, as torch requires */
+tensor_t *op_maxpool2d(ctx_t *ctx, tensor_t *x, int kh, int kw, int sh, int sw, int ph, int pw);
 
 /* ---- layout and indexing ---- */
 tensor_t *op_reshape(ctx_t *ctx, tensor_t *x, int ndim, const int64_t *shape); /* one dim may be -1 */

@@ -20,7 +20,8 @@
 #define MAX_INPUTS 8
 #define FD_POINTS 24
 
-static const op_kind_t *const groups[] = {op_kinds_core, op_kinds_nn, op_kinds_spatial, op_kinds_layout, op_kinds_loss};
+static const op_kind_t *const groups[] = {op_kinds_core, op_kinds_nn, op_kinds_spatial, op_kinds_layout, op_kinds_loss,
+                                         op_kinds_pool};
 
 static const op_kind_t *find_kind(const char *kind) {
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)

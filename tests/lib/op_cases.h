@@ -31,5 +31,6 @@ extern const op_kind_t op_kinds_nn[];
 extern const op_kind_t op_kinds_spatial[];
 extern const op_kind_t op_kinds_layout[];
 extern const op_kind_t op_kinds_loss[];
+extern const op_kind_t op_kinds_pool[];
 
 #endif

@@ -17,6 +17,8 @@ torch runs in float32, as the training does.
 import torch
 from safetensors.torch import save_file
 
+metadata = {}
+
 gen = torch.Generator().manual_seed(11)
 tensors = {}
 
@@ -52,6 +54,8 @@ def run(cfg, shapes, groups, group_lr, has_grad, grad_scale, lr, betas, eps, wei
         tensors[f"{cfg}.p{k}.exp_avg_sq"] = st["exp_avg_sq"].clone()
         tensors[f"{cfg}.p{k}.state_step"] = torch.tensor([int(st["step"])], dtype=torch.int64)
     tensors[f"{cfg}.hyper"] = torch.tensor([lr, betas[0], betas[1], eps, weight_decay], dtype=torch.float32)
+    # the same in full (double) precision: 1 - beta must be formed from the Python float
+    metadata[f"{cfg}.hyper"] = ",".join(repr(float(x)) for x in (lr, betas[0], betas[1], eps, weight_decay))
     tensors[f"{cfg}.group"] = torch.tensor(groups, dtype=torch.int64)
     tensors[f"{cfg}.group_lr"] = torch.tensor(group_lr, dtype=torch.float32)
     tensors[f"{cfg}.has_grad"] = torch.tensor(has_grad, dtype=torch.int64)
@@ -70,5 +74,5 @@ run("B", shapes=[(5, 3), (1, 9), (11,)], groups=[0, 1, 0],
     has_grad=[[1, 1, 0], [1, 1, 1], [1, 1, 1], [0, 1, 1], [1, 1, 1], [1, 1, 1]], grad_scale=3e-6,
     lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)
 
-save_file(tensors, "tests/reference/adamw_ref.safetensors")
+save_file(tensors, "tests/reference/adamw_ref.safetensors", metadata=metadata)
 print(f"wrote tests/reference/adamw_ref.safetensors: {len(tensors)} tensors")
