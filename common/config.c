@@ -285,7 +285,7 @@ err_code_t config_get_int_array(const config_t *cfg, const char *key, int *out, 
         for (size_t i = 0; i < n; i++) {
             char element_key[512];
             snprintf(element_key, sizeof element_key, "%s.%zu", key, i);
-            int value;
+            int value = 0;
             code = as_int(cfg, element_key, json_array_get(v, i), &value, err);
             if (code != ERR_OK) return code;
             if (pass == 1) out[i] = value;
