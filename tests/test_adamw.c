@@ -68,7 +68,7 @@ static void run_config(const safetensors_t *st, const char *cfg, device_t device
     ctx_t *ctx = ctx_create(device, 1 << 20);
 
     snprintf(key, sizeof key, "%s.hyper", cfg);
-    char key_hyper[128];
+    char key_hyper[256];
     snprintf(key_hyper, sizeof key_hyper, "%s", key);
     const float *hyper = tensor_f32(load(st, meta, key, DTYPE_F32));
     snprintf(key, sizeof key, "%s.group", cfg);
