@@ -22,8 +22,8 @@ static void cpu_attn_mask_apply(float *scores, const void *mask, attn_mask_kind_
         float *s = scores + bh * plane;
         if (kind == ATTN_MASK_BLOCK) {
             const uint8_t *m = (const uint8_t *)mask + mplane;
-            for (int64_t i = 0; i < plane; i++)
-                if (m[i]) s[i] = -INFINITY;
+            /* branch-free so the compiler vectorizes it */
+            for (int64_t i = 0; i < plane; i++) s[i] = m[i] ? -INFINITY : s[i];
         } else {
             const float *m = (const float *)mask + mplane;
             for (int64_t i = 0; i < plane; i++) s[i] += m[i];
