@@ -10,7 +10,8 @@
  * probabilities P [b, h, lq, lk]. With S = scale * q k^T and O = P v:
  *   dv += P^T dO,  dP = dO v^T,  dS = softmax_backward(P, dP),
  *   dq += scale * dS k,  dk += scale * dS^T q.
- * Blocked scores have P = 0, so dS is 0 there and the mask needs no gradient. */
+ * Blocked scores have P = 0, so dS is 0 there and a BLOCK mask needs no
+ * gradient; an ADD mask gets dS reduced over the dims it broadcasts over. */
 static void attention_backward(ctx_t *ctx, tape_node_t *n) {
     const backend_t *be = ctx->be;
     tensor_t *q = n->in[0], *k = n->in[1], *v = n->in[2];
@@ -20,12 +21,21 @@ static void attention_backward(ctx_t *ctx, tape_node_t *n) {
     if (v->requires_grad)
         be->gemm_batched(1, 0, lk, dv, lq, 1.0f, p, lk, lq * lk, dout, dv, lq * dv, 1.0f, ctx_grad(ctx, v), dv,
                          lk * dv, bh);
-    if (!q->requires_grad && !k->requires_grad) return;
+    tensor_t *add_mask = n->nin > 3 ? n->in[3] : NULL;
+    if (!q->requires_grad && !k->requires_grad && !(add_mask && add_mask->requires_grad)) return;
     tensor_t *dp = tensor_new_like(ctx->arena, n->saved[0]);
     tensor_t *ds = tensor_zeros(ctx->arena, DTYPE_F32, n->saved[0]->ndim, n->saved[0]->shape);
     be->gemm_batched(0, 1, lq, lk, dv, 1.0f, dout, dv, lq * dv, tensor_f32(v), dv, lk * dv, 0.0f, tensor_f32(dp), lk,
                      lq * lk, bh);
     be->softmax_backward(tensor_f32(ds), p, tensor_f32(dp), bh * lq, lk, 1);
+    /* an additive mask enters the logits as is: its gradient is dS summed over
+     * the dims it broadcasts over (Swin's relative position bias needs this) */
+    tensor_t *mask = n->nin > 3 ? n->in[3] : NULL;
+    if (mask && mask->requires_grad) {
+        bcast_t bc;
+        op_broadcast("attention", n->saved[0], mask, &bc);
+        be->binary_backward(BINARY_ADD, NULL, ctx_grad(ctx, mask), tensor_f32(ds), tensor_f32(ds), tensor_f32(mask), &bc);
+    }
     if (q->requires_grad)
         be->gemm_batched(0, 0, lq, d, lk, scale, tensor_f32(ds), lk, lq * lk, tensor_f32(k), d, lk * d, 1.0f,
                          ctx_grad(ctx, q), d, lq * d, bh);
@@ -85,8 +95,9 @@ tensor_t *op_attention(ctx_t *ctx, tensor_t *q, tensor_t *k, tensor_t *v, tensor
     ctx->be->gemm_batched(0, 0, lq, dv, lk, 1.0f, tensor_f32(probs), lk, lq * lk, tensor_f32(v), dv, lk * dv, 0.0f,
                           tensor_f32(out), dv, lq * dv, bh);
 
-    tensor_t *in[3] = {q, k, v};
-    tape_node_t *n = ctx_record(ctx, "attention", attention_backward, out, 3, in);
+    /* an ADD mask is an input of the tape (it may want a gradient); a BLOCK mask is not */
+    tensor_t *in[4] = {q, k, v, (mask && kind == ATTN_MASK_ADD) ? mask : NULL};
+    tape_node_t *n = ctx_record(ctx, "attention", attention_backward, out, in[3] ? 4 : 3, in);
     if (n) {
         n->iarg[0] = bh;
         n->iarg[1] = lq;

@@ -30,10 +30,15 @@ tensor_t *op_reshape(ctx_t *ctx, tensor_t *x, int ndim, const int64_t *shape) {
     char a[96], b[96];
     if (shape_numel(ndim, s) != x->numel)
         fatal("reshape: %s to %s", tensor_shape_str(x, a, 96), shape_str(ndim, s, b, 96));
-    /* A fresh header over the same data would alias the gradient too; a copy
-     * keeps every tensor's grad its own at the price of one memcpy. */
-    tensor_t *out = tensor_new(ctx->arena, DTYPE_F32, ndim, s);
-    ctx->be->copy(out->data, x->data, (size_t)x->numel * sizeof(float));
+    /* A view: a new header over the same data. No op writes into its inputs,
+     * so sharing data is safe; the gradient stays per header (out->grad is
+     * its own buffer, added into x's by the backward). */
+    tensor_t *out = arena_alloc_host(ctx->arena, sizeof *out);
+    *out = *x;
+    out->ndim = ndim;
+    for (int i = 0; i < ndim; i++) out->shape[i] = s[i];
+    out->grad = NULL;
+    out->requires_grad = 0;
     ctx_record(ctx, "reshape", reshape_backward, out, 1, &x);
     return out;
 }

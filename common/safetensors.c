@@ -285,7 +285,10 @@ err_code_t safetensors_load(const safetensors_t *st, const char *name, arena_t *
         free(src);
     }
     *out = tensor_from_host(a, want, e->ndim, e->shape, host);
-    (*out)->name = e->name;
+    size_t name_len = strlen(e->name) + 1; /* the entry's name dies with the mapping */
+    char *copy = arena_alloc_host(a, name_len);
+    memcpy(copy, e->name, name_len);
+    (*out)->name = copy;
     free(host);
     return ERR_OK;
 }

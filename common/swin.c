@@ -83,16 +83,6 @@ static tensor_t *shift_mask(ctx_t *ctx, int64_t hp, int64_t wp, int64_t ws, int6
     return t;
 }
 
-/* softmax(q k^T * scale + mask) v. op_attention gives its additive mask no
- * gradient, so when the relative position bias table is being trained the
- * same arithmetic runs as separate ops, whose backward reaches the mask. */
-static tensor_t *attention(ctx_t *ctx, tensor_t *q, tensor_t *k, tensor_t *v, tensor_t *mask, float scale) {
-    if (!(ctx->grad_enabled && mask->requires_grad)) return op_attention(ctx, q, k, v, mask, ATTN_MASK_ADD, scale);
-    tensor_t *kt = op_permute(ctx, k, (int[]){0, 1, 3, 2});
-    tensor_t *scores = op_add(ctx, op_scale(ctx, op_matmul(ctx, q, kt), scale), mask);
-    return op_matmul(ctx, op_softmax(ctx, scores, -1), v);
-}
-
 /* (shifted) window attention on the normed tokens x [F, H, W, C]; returns [F, H, W, C] */
 static tensor_t *window_attention(ctx_t *ctx, const swin_t *m, const swin_block_t *b, int64_t heads, tensor_t *x) {
     int64_t ws = m->cfg.window_size, f = x->shape[0], h = x->shape[1], w = x->shape[2], c = x->shape[3];
@@ -123,10 +113,10 @@ static tensor_t *window_attention(ctx_t *ctx, const swin_t *m, const swin_block_
         q = op_reshape(ctx, q, 4, grouped);
         k = op_reshape(ctx, k, 4, grouped);
         v = op_reshape(ctx, v, 4, grouped);
-        out = attention(ctx, q, k, v, mask, scale);
+        out = op_attention(ctx, q, k, v, mask, ATTN_MASK_ADD, scale);
         out = op_reshape(ctx, out, 4, (int64_t[]){f * nwin, heads, l, d});
     } else {
-        out = attention(ctx, q, k, v, bias, scale);
+        out = op_attention(ctx, q, k, v, bias, ATTN_MASK_ADD, scale);
     }
     out = op_permute(ctx, out, (int[]){0, 2, 1, 3});
     out = op_reshape(ctx, out, 3, (int64_t[]){f * nwin, l, c});

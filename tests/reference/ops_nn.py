@@ -98,7 +98,8 @@ def block_mask(*shape, dtype=torch.uint8, p=0.4):
 
 def attn_case(name, q, k, v, kind=NONE, mask=None, scale_arg=0, kind_name="attention"):
     inputs = [q, k, v] + ([mask] if mask is not None else [])
-    grads = [True, True, True] + ([False] if mask is not None else [])
+    # an additive mask takes a gradient (Swin's relative position bias is one)
+    grads = [True, True, True] + ([kind == ADD] if mask is not None else [])
     want = attn_ref(kind, scale_arg)(*[x.double() if x.is_floating_point() else x for x in inputs])
     got = sdpa(kind, scale_arg, q, k, v, mask)
     assert torch.allclose(want, got, atol=1e-10), name
@@ -120,6 +121,11 @@ attn_case("attn_add_full", R.randn(2, 3, 4, 5), R.randn(2, 3, 6, 5), R.randn(2, 
           R.randn(2, 3, 4, 6))
 attn_case("attn_add_bcast", R.randn(2, 2, 5, 3), R.randn(2, 2, 3, 3), R.randn(2, 2, 3, 7), ADD,
           R.randn(1, 2, 5, 3, scale=2.0))
+
+# Swin's window attention: the relative position bias [1, h, l, l] plus the
+# shifted-window mask [windows, 1, l, l] arrive as one additive mask [w, h, l, l]
+attn_case("attn_add_swin_bias", R.randn(4, 2, 9, 4), R.randn(4, 2, 9, 4), R.randn(4, 2, 9, 4), ADD,
+          R.randn(1, 2, 9, 9))
 
 
 # nn.MultiheadAttention(embed_dim=32, num_heads=8): 8 heads of dim 4 and a
