@@ -72,6 +72,28 @@ float *ctx_grad_if(ctx_t *ctx, tensor_t *t) {
     return ctx_grad(ctx, t);
 }
 
+ctx_mark_t ctx_mark(const ctx_t *ctx) {
+    ctx_mark_t m = {arena_mark(ctx->arena), ctx->n_nodes};
+    return m;
+}
+
+tensor_t *ctx_keep(ctx_t *ctx, ctx_mark_t mark, const tensor_t *keep) {
+    if (ctx->n_nodes != mark.n_nodes) fatal("ctx_keep: %d tape nodes recorded since the mark", ctx->n_nodes - mark.n_nodes);
+    if (keep->device != ctx->device) fatal("ctx_keep: tensor on another device");
+    size_t bytes = (size_t)keep->numel * dtype_size(keep->dtype);
+    tensor_t saved = *keep;
+    /* park the data outside the arena while the arena drops back to the mark */
+    void *tmp = ctx->be->alloc(bytes ? bytes : 1);
+    if (!tmp) fatal("ctx_keep: out of %s memory for %zu bytes", device_name(ctx->device), bytes);
+    ctx->be->copy(tmp, keep->data, bytes);
+    arena_release(ctx->arena, mark.arena);
+    tensor_t *out = tensor_new(ctx->arena, saved.dtype, saved.ndim, saved.shape);
+    ctx->be->copy(out->data, tmp, bytes);
+    ctx->be->free(tmp);
+    out->name = saved.name;
+    return out;
+}
+
 void ctx_backward(ctx_t *ctx, tensor_t *out, const tensor_t *seed) {
     float *g = ctx_grad(ctx, out);
     if (seed) {

@@ -59,6 +59,18 @@ float *ctx_grad(ctx_t *ctx, tensor_t *t);
  * to pass NULL to a kernel for gradients nobody needs. */
 float *ctx_grad_if(ctx_t *ctx, tensor_t *t);
 
+/* A point to come back to in a forward pass without gradients. */
+typedef struct {
+    arena_mark_t arena;
+    int n_nodes;
+} ctx_mark_t;
+ctx_mark_t ctx_mark(const ctx_t *ctx);
+/* Frees everything the step allocated since the mark except `keep`, which
+ * is returned as a new tensor with the same contents. Only for stretches that
+ * recorded no tape node (fatal otherwise): it lets a no-grad forward, such as
+ * feature extraction, run in the memory of one layer instead of all. */
+tensor_t *ctx_keep(ctx_t *ctx, ctx_mark_t mark, const tensor_t *keep);
+
 /* Backpropagates from `out`. seed == NULL: out must have one element and its
  * gradient is 1; otherwise seed (same shape, on the device) is d loss/d out. */
 void ctx_backward(ctx_t *ctx, tensor_t *out, const tensor_t *seed);
