@@ -176,8 +176,9 @@ static void cpu_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, 
 
 /* Many small products (attention heads, Swin windows) gain nothing from
  * OpenBLAS's own threads and pay their start-up per call: run them in
- * parallel over the batch, each product on one BLAS thread. Large products
- * keep OpenBLAS's threading. */
+ * parallel over the batch. OpenBLAS is its OpenMP build (see the Makefile),
+ * which runs single-threaded inside a parallel region by itself. Large
+ * products keep OpenBLAS's threading. */
 static void cpu_gemm_batched(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                              int64_t lda, int64_t stride_a, const float *b, int64_t ldb, int64_t stride_b, float beta,
                              float *c, int64_t ldc, int64_t stride_c, int64_t batch) {
@@ -189,13 +190,10 @@ static void cpu_gemm_batched(int trans_a, int trans_b, int64_t m, int64_t n, int
                      c + i * stride_c, ldc);
         return;
     }
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < batch; i++)
         cpu_gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
                  c + i * stride_c, ldc);
-    openblas_set_num_threads(blas_threads);
 }
 
 void cpu_register_core(backend_t *be) {

@@ -201,7 +201,11 @@ void swin_forward(ctx_t *ctx, const swin_t *m, tensor_t *pixel_values, tensor_t 
         const swin_stage_t *st = &m->stages[s];
         char name[64];
         for (int j = 0; j < st->depth; j++) {
+            /* without a tape (feature extraction) a block's temporaries are
+             * dropped as soon as it is done: memory of one block, not all */
+            ctx_mark_t mark = ctx_mark(ctx);
             x = swin_block_forward(ctx, m, &st->blocks[j], st->heads, x, h, w);
+            if (ctx->n_nodes == mark.n_nodes) x = ctx_keep(ctx, mark, x);
             snprintf(name, sizeof name, "stage%d.block%d", s + 1, j);
             if (debug) debug(debug_user, name, x);
         }

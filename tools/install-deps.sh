@@ -4,7 +4,7 @@
 # apt line to run and fails.
 set -u
 PACKAGES="build-essential pkg-config liblmdb-dev lmdb-utils libjansson-dev libavformat-dev libavcodec-dev \
-libavutil-dev libswresample-dev libswscale-dev libpng-dev libopenblas-dev libturbojpeg0-dev"
+libavutil-dev libswresample-dev libswscale-dev libpng-dev libopenblas-dev libopenblas-openmp-dev libturbojpeg0-dev"
 # clang's fuzzer runtime, for `make fuzz` and the short fuzz run of the suite
 [ "${WITH_FUZZ:-1}" = 1 ] && PACKAGES="$PACKAGES clang libclang-rt-14-dev"
 
