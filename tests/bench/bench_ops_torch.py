@@ -1,4 +1,4 @@
-"""bench_torch.py - PyTorch CPU on the shapes of tests/bench/bench_shapes.h,
+"""bench_ops_torch.py - PyTorch CPU on the shapes of tests/bench/bench_shapes.h,
 same thread count, f32, forward, no grad. Prints the lines bench_ops prints."""
 import re
 import sys
@@ -10,7 +10,7 @@ import torch.nn.functional as F
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else torch.get_num_threads()
 torch.set_num_threads(threads)
 torch.manual_seed(1)
-src = open(__file__.replace("bench_torch.py", "bench_shapes.h")).read()
+src = open(__file__.replace("bench_ops_torch.py", "bench_shapes.h")).read()
 
 
 def table(name):
