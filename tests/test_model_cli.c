@@ -121,6 +121,33 @@ static void test_frames_and_audio(const char *sh) {
     unlink(out);
 }
 
+/* init writes models that forward loads; the same seed writes the same bytes */
+static void test_init(const char *sh) {
+    char cfg[512], b1[256], b2[256], v1[256], out[256];
+    snprintf(cfg, sizeof cfg, "%s/golden/avss-tiny/config.json", sh);
+    snprintf(b1, sizeof b1, "/tmp/stepstone-test-init-%d-b1.safetensors", (int)getpid());
+    snprintf(b2, sizeof b2, "/tmp/stepstone-test-init-%d-b2.safetensors", (int)getpid());
+    snprintf(v1, sizeof v1, "/tmp/stepstone-test-init-%d-v1.safetensors", (int)getpid());
+    snprintf(out, sizeof out, "/tmp/stepstone-test-init-%d-out.safetensors", (int)getpid());
+    char *a1[] = {model_bin, "init", "--config", cfg, "--backbone-out", b1, "--vggish-out", v1, "--seed", "7", NULL};
+    char *a2[] = {model_bin, "init", "--config", cfg, "--backbone-out", b2, "--seed", "7", NULL};
+    int rc1 = program_run(a1, out_text, sizeof out_text), rc2 = program_run(a2, out_text, sizeof out_text);
+    check(rc1 == 0 && rc2 == 0 && cli_same_file(b1, b2), "model_cli/init_deterministic", "exit %d %d: %s", rc1, rc2, out_text);
+    char *a3[] = {model_bin, "forward", "--config", cfg, "--weights", b1, "--frames", "tests/fixtures/frames/b_333x257_420.jpg",
+                  "--audio", "tests/fixtures/audio/speech16k_mono.wav", "--audio-weights", v1, "--out", out, NULL};
+    int rc = program_run(a3, out_text, sizeof out_text);
+    safetensors_t got;
+    err_t err;
+    int ok = rc == 0 && safetensors_open(out, &got, &err) == ERR_OK;
+    check(ok && safetensors_find(&got, "backbone.stage1") && safetensors_find(&got, "vggish.embeddings"),
+          "model_cli/init_then_forward", "exit %d: %s", rc, out_text);
+    if (ok) safetensors_close(&got);
+    unlink(b1);
+    unlink(b2);
+    unlink(v1);
+    unlink(out);
+}
+
 static void test_bad_input(const char *sh) {
     char cfg[512], in[512];
     snprintf(cfg, sizeof cfg, "%s/golden/avs-tiny/config.json", sh);
@@ -159,6 +186,7 @@ int main(int argc, char **argv) {
     test_golden(sh, "avs-tiny");
     test_golden(sh, "avss-tiny");
     test_frames_and_audio(sh);
+    test_init(sh);
     test_bad_input(sh);
     unlink(log_path);
     return check_finish("test_model_cli");

@@ -5,6 +5,7 @@
  *   stepstone-model forward --config config.json --weights W.safetensors
  *       --inputs IN.safetensors --out OUT.safetensors [--frames A.jpg,B.jpg,...]
  *       [--audio X.wav] [--audio-weights V.safetensors] [--device cpu|cuda]
+ *   stepstone-model init ...   (init.c: random-weight models)
  *
  * Exit codes: 0 done; 1 an input, weight or output file could not be used
  * (the message names it); 2 bad command line. */
@@ -16,6 +17,7 @@
 #include "config.h"
 #include "frames.h"
 #include "log.h"
+#include "model_cli.h"
 #include "safetensors.h"
 #include "swin.h"
 #include "vggish.h"
@@ -24,6 +26,7 @@
 
 static void usage(FILE *f) {
     fputs("usage: stepstone-model forward [options]\n"
+          "       stepstone-model init --help   (random-weight models for demos and tests)\n"
           "\n"
           "Runs the Swin backbone and VGGish on named inputs and writes named outputs.\n"
           "\n"
@@ -292,6 +295,7 @@ done:
 
 int main(int argc, char **argv) {
     log_set_program("stepstone-model");
+    if (argc > 1 && strcmp(argv[1], "init") == 0) return model_init_main(argc - 1, argv + 1);
     options_t o;
     int rc = parse_args(argc, argv, &o);
     if (rc == -1) return 0;
