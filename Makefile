@@ -119,3 +119,5 @@ fuzz: deps
 
 clean:
 	rm -rf build build-asan
+
+include pipelines/pipeline.mk
