@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cache_internal.h"
-#include "half_convert.h"
+#include "dtype.h"
 
 typedef struct {
     const cache_video_t *video;
@@ -42,11 +42,11 @@ static int store_tensor(cache_t *c, put_ctx_t *p, void *dst, dtype_t dst_dtype, 
         src = p->host_copy;
     }
     if ((uintptr_t)dst % dtype_size(dst_dtype) == 0) {
-        half_convert(dst, dst_dtype, src, t->dtype, t->numel);
+        dtype_convert_host(dst, dst_dtype, src, t->dtype, t->numel);
     } else {
         /* a small value inside a B-tree page can start at an odd address */
         if (grow_buffer(&p->converted, &p->converted_size, dst_bytes)) goto nomem;
-        half_convert(p->converted, dst_dtype, src, t->dtype, t->numel);
+        dtype_convert_host(p->converted, dst_dtype, src, t->dtype, t->numel);
         memcpy(dst, p->converted, dst_bytes);
     }
     return 0;

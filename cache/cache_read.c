@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cache_internal.h"
-#include "half_convert.h"
+#include "dtype.h"
 
 err_code_t cache_reader_begin(cache_t *c, cache_reader_t **out, err_t *err) {
     *out = NULL;
@@ -124,7 +124,7 @@ err_code_t cache_view_to_tensor(const cache_view_t *v, arena_t *a, dtype_t want,
     tensor_t *t;
     if (a->device == DEVICE_CPU) {
         t = tensor_new(a, want, v->ndim, v->shape);
-        half_convert(t->data, want, v->data, v->dtype, v->numel);
+        dtype_convert_host(t->data, want, v->data, v->dtype, v->numel);
     } else {
         /* upload the stored (smaller) bytes and convert on the device */
         t = tensor_from_host(a, v->dtype, v->ndim, v->shape, v->data);

@@ -10,7 +10,7 @@
 
 #include "cache.h"
 #include "feature_image.h"
-#include "half_convert.h"
+#include "dtype.h"
 #include "log.h"
 #include "npy.h"
 #include "png_io.h"
@@ -317,7 +317,7 @@ static int view_stats(const cache_view_t *v, stats_t *s) {
     memset(s, 0, sizeof *s);
     float *x = malloc((size_t)(v->numel ? v->numel : 1) * sizeof *x);
     if (!x) return -1;
-    half_convert(x, DTYPE_F32, v->data, v->dtype, v->numel);
+    dtype_convert_host(x, DTYPE_F32, v->data, v->dtype, v->numel);
     double sum = 0, sq = 0;
     int64_t n = 0;
     s->min = INFINITY;
@@ -443,7 +443,7 @@ static err_code_t dump_png(const cache_view_t *v, const char *out, int grid, int
     int64_t h = v->shape[v->ndim - 2], w = v->shape[v->ndim - 1], ch = h > 0 && w > 0 ? v->numel / (h * w) : 0;
     float *x = malloc((size_t)(v->numel ? v->numel : 1) * sizeof *x);
     if (!x) return err_set(err, ERR_NOMEM, "out of memory");
-    half_convert(x, DTYPE_F32, v->data, v->dtype, v->numel);
+    dtype_convert_host(x, DTYPE_F32, v->data, v->dtype, v->numel);
     uint8_t *pixels = NULL;
     int W = 0, H = 0;
     err_code_t ec = grid ? feature_image_grid(x, ch, h, w, scale, &pixels, &W, &H, err)
@@ -458,7 +458,7 @@ static err_code_t dump_npy(const cache_view_t *v, const char *out, int to_f32, e
     if (!to_f32 && v->dtype != DTYPE_BF16) return npy_write(out, v->dtype, v->ndim, v->shape, v->data, err);
     float *x = malloc((size_t)(v->numel ? v->numel : 1) * sizeof *x);
     if (!x) return err_set(err, ERR_NOMEM, "out of memory");
-    half_convert(x, DTYPE_F32, v->data, v->dtype, v->numel);
+    dtype_convert_host(x, DTYPE_F32, v->data, v->dtype, v->numel);
     err_code_t ec = npy_write(out, DTYPE_F32, v->ndim, v->shape, x, err);
     free(x);
     return ec;

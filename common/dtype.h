@@ -29,8 +29,11 @@ float f16_to_f32(uint16_t h);
 uint16_t f32_to_bf16(float f);
 float bf16_to_f32(uint16_t h);
 
-/* Host-side conversion of n elements between any two of F32/F16/BF16 and, as
+/* Host-side conversion of n elements (F32 <-> F16 on the F16C instructions
+ * when the CPU has them, with the scalar functions' bits) between any two of F32/F16/BF16 and, as
  * sources only, I64/I32/U8/BOOL (to F32). Returns 0, or -1 for an unsupported pair. */
 int dtype_convert_host(void *dst, dtype_t dst_dtype, const void *src, dtype_t src_dtype, int64_t n);
+/* Nonzero when dtype_convert_host uses F16C. */
+int dtype_f16c_available(void);
 
 #endif

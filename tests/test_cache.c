@@ -28,7 +28,6 @@
 #include "cache.h"
 #include "check.h"
 #include "crc32c.h"
-#include "half_convert.h"
 #include "npy.h"
 #include "png_io.h"
 
@@ -278,40 +277,6 @@ static void test_crc32c(void) {
     free(buf);
 }
 
-/* The F16C path must give dtype.c's bits: every f16 value, and f32 values
- * over the whole range (a stride through all 2^32 bit patterns plus the
- * rounding, subnormal and overflow boundaries), NaNs included. */
-static void test_half_convert(void) {
-    size_t n = 65536;
-    uint16_t *h = malloc(n * 2), *h_fast = malloc(n * 2), *h_ref = malloc(n * 2);
-    float *f_fast = malloc(n * 4), *f_ref = malloc(n * 4);
-    for (size_t i = 0; i < n; i++) h[i] = (uint16_t)i;
-    half_convert(f_fast, DTYPE_F32, h, DTYPE_F16, (int64_t)n);
-    dtype_convert_host(f_ref, DTYPE_F32, h, DTYPE_F16, (int64_t)n);
-    check(memcmp(f_fast, f_ref, n * 4) == 0, "half/f16_to_f32_all_values", "F16C %d", half_convert_hardware());
-    int ok = 1;
-    uint32_t edges[] = {0x477ff000u, 0x477fefffu, 0x477fe000u, 0x38800000u, 0x387fffffu, 0x33000000u, 0x33000001u,
-                        0x32ffffffu, 0x7f800000u, 0x7f800001u, 0x7fc00000u, 0x00000001u, 0x3f800fffu, 0x3f801000u,
-                        0x3f801001u, 0x3f803000u};
-    for (uint64_t base = 0; base < (1ull << 32) && ok; base += (1ull << 32) / 512) {
-        uint32_t bits[65536 / 4];
-        size_t m = sizeof bits / sizeof bits[0];
-        for (size_t i = 0; i < m; i++) {
-            /* near each stride point, every pattern; then the edges, both signs */
-            bits[i] = (uint32_t)(base + i * 7);
-            if (i < 32) bits[i] = edges[i % 16] | (i >= 16 ? 0x80000000u : 0);
-        }
-        half_convert(h_fast, DTYPE_F16, bits, DTYPE_F32, (int64_t)m);
-        dtype_convert_host(h_ref, DTYPE_F16, bits, DTYPE_F32, (int64_t)m);
-        ok = memcmp(h_fast, h_ref, m * 2) == 0;
-    }
-    check(ok, "half/f32_to_f16_matches_dtype_c", "F16C %d", half_convert_hardware());
-    free(h);
-    free(h_fast);
-    free(h_ref);
-    free(f_fast);
-    free(f_ref);
-}
 
 static void test_value_format(void) {
     int64_t s1[3] = {3, 5, 7}, s2[1] = {11};
@@ -1140,7 +1105,6 @@ int main(int argc, char **argv) {
     }
     have_cli = locate_cli(argv[0]) == 0;
     test_crc32c();
-    test_half_convert();
     test_value_format();
     test_round_trip(DTYPE_F32, "rt_f32");
     test_round_trip(DTYPE_F16, "rt_f16");

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -90,6 +91,45 @@ static void test_bf16(void) {
     check(bad == 0, "bf16/every_value_round_trip", "%d values changed", bad);
 }
 
+/* The bulk (F16C) path must give the scalar functions' bits: every f16 value, and f32 values
+ * over the whole range (a stride through all 2^32 bit patterns plus the
+ * rounding, subnormal and overflow boundaries), NaNs included. */
+static void test_bulk_f16(void) {
+    size_t n = 65536;
+    uint16_t *h = malloc(n * 2), *h_fast = malloc(n * 2), *h_ref = malloc(n * 2);
+    float *f_fast = malloc(n * 4), *f_ref = malloc(n * 4);
+    for (size_t i = 0; i < n; i++) h[i] = (uint16_t)i;
+    dtype_convert_host(f_fast, DTYPE_F32, h, DTYPE_F16, (int64_t)n);
+    for (size_t i = 0; i < n; i++) f_ref[i] = f16_to_f32(h[i]);
+    check(memcmp(f_fast, f_ref, n * 4) == 0, "f16/bulk_to_f32_all_values", "F16C %d", dtype_f16c_available());
+    int ok = 1;
+    uint32_t edges[] = {0x477ff000u, 0x477fefffu, 0x477fe000u, 0x38800000u, 0x387fffffu, 0x33000000u, 0x33000001u,
+                        0x32ffffffu, 0x7f800000u, 0x7f800001u, 0x7fc00000u, 0x00000001u, 0x3f800fffu, 0x3f801000u,
+                        0x3f801001u, 0x3f803000u};
+    for (uint64_t base = 0; base < (1ull << 32) && ok; base += (1ull << 32) / 512) {
+        uint32_t bits[65536 / 4];
+        size_t m = sizeof bits / sizeof bits[0];
+        for (size_t i = 0; i < m; i++) {
+            /* near each stride point, every pattern; then the edges, both signs */
+            bits[i] = (uint32_t)(base + i * 7);
+            if (i < 32) bits[i] = edges[i % 16] | (i >= 16 ? 0x80000000u : 0);
+        }
+        dtype_convert_host(h_fast, DTYPE_F16, bits, DTYPE_F32, (int64_t)m);
+        for (size_t i = 0; i < m; i++) {
+            float f;
+            memcpy(&f, &bits[i], 4);
+            h_ref[i] = f32_to_f16(f);
+        }
+        ok = memcmp(h_fast, h_ref, m * 2) == 0;
+    }
+    check(ok, "f16/bulk_from_f32_matches_scalar", "F16C %d", dtype_f16c_available());
+    free(h);
+    free(h_fast);
+    free(h_ref);
+    free(f_fast);
+    free(f_ref);
+}
+
 static void test_tensor_convert(void) {
     arena_t *a = arena_create(DEVICE_CPU, 1 << 20);
     float src[7] = {0.0f, 1.0f, -3.140625f, 1e-3f, 65504.0f, 1e-9f, 0.333333f};
@@ -113,6 +153,7 @@ int main(void) {
     test_f16_all_values();
     test_f16_rounding();
     test_bf16();
+    test_bulk_f16();
     test_tensor_convert();
     return check_finish("test_dtype");
 }
