@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "cuda_kernels.h"
+#include "unary_math.h"
 
 __global__ static void fill_kernel(float *x, float value, int64_t n) {
     for (int64_t i = grid_start(); i < n; i += grid_step()) x[i] = value;
@@ -200,37 +201,6 @@ static void cuda_binary_backward(binary_op_t op, float *da, float *db, const flo
 }
 
 /* ---- unary ---- */
-
-__device__ static float unary_apply(unary_op_t op, float x) {
-    switch (op) {
-    case UNARY_RELU: return x > 0.0f ? x : 0.0f;
-    case UNARY_GELU: return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
-    case UNARY_SIGMOID: return 1.0f / (1.0f + expf(-x));
-    case UNARY_EXP: return expf(x);
-    case UNARY_LOG: return logf(x);
-    case UNARY_SQRT: return sqrtf(x);
-    case UNARY_TANH: return tanhf(x);
-    }
-    return 0.0f;
-}
-
-/* d f(x) / dx, given x and y = f(x) */
-__device__ static float unary_derivative(unary_op_t op, float x, float y) {
-    switch (op) {
-    case UNARY_RELU: return x > 0.0f ? 1.0f : 0.0f;
-    case UNARY_GELU: {
-        float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
-        float pdf = expf(-0.5f * x * x) * 0.3989422804014327f; /* 1/sqrt(2 pi) */
-        return cdf + x * pdf;
-    }
-    case UNARY_SIGMOID: return y * (1.0f - y);
-    case UNARY_EXP: return y;
-    case UNARY_LOG: return 1.0f / x;
-    case UNARY_SQRT: return 0.5f / y;
-    case UNARY_TANH: return 1.0f - y * y;
-    }
-    return 0.0f;
-}
 
 __global__ static void unary_forward_kernel(unary_op_t op, float *out, const float *in, int64_t n) {
     for (int64_t i = grid_start(); i < n; i += grid_step()) out[i] = unary_apply(op, in[i]);
