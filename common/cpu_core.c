@@ -39,12 +39,13 @@ static void cpu_affine(float *out, const float *in, float alpha, float beta, int
     for (int64_t i = 0; i < n; i++) out[i] = alpha * in[i] + beta;
 }
 
-/* Offsets of output element i into a and b under the broadcast bc. */
-static void bcast_offsets(const bcast_t *bc, int64_t i, int64_t *oa, int64_t *ob) {
+/* Offsets into a and b of the first element of output row r (a row is the
+ * last output dim): the index arithmetic runs once per row, not per element. */
+static void bcast_row_offsets(const bcast_t *bc, int64_t r, int64_t *oa, int64_t *ob) {
     int64_t a = 0, b = 0;
-    for (int d = bc->ndim - 1; d >= 0; d--) {
-        int64_t idx = i % bc->shape[d];
-        i /= bc->shape[d];
+    for (int d = bc->ndim - 2; d >= 0; d--) {
+        int64_t idx = r % bc->shape[d];
+        r /= bc->shape[d];
         a += idx * bc->a_stride[d];
         b += idx * bc->b_stride[d];
     }
@@ -62,38 +63,71 @@ static float binary_apply(binary_op_t op, float x, float y) {
     return 0.0f;
 }
 
+/* One row: strides 1 or 0 (a broadcast scalar) get loops the compiler vectorizes. */
+static void binary_row(binary_op_t op, float *out, const float *a, int64_t sa, const float *b, int64_t sb, int64_t n) {
+    if (sa == 1 && sb == 1) {
+        switch (op) {
+        case BINARY_ADD: for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i]; return;
+        case BINARY_SUB: for (int64_t i = 0; i < n; i++) out[i] = a[i] - b[i]; return;
+        case BINARY_MUL: for (int64_t i = 0; i < n; i++) out[i] = a[i] * b[i]; return;
+        case BINARY_DIV: for (int64_t i = 0; i < n; i++) out[i] = a[i] / b[i]; return;
+        }
+    }
+    if (sa == 1 && sb == 0) {
+        float y = b[0];
+        for (int64_t i = 0; i < n; i++) out[i] = binary_apply(op, a[i], y);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) out[i] = binary_apply(op, a[i * sa], b[i * sb]);
+}
+
 static void cpu_binary_forward(binary_op_t op, float *out, const float *a, const float *b, const bcast_t *bc) {
+    if (bc->numel == 0) return;
+    if (bc->ndim == 0) {
+        out[0] = binary_apply(op, a[0], b[0]);
+        return;
+    }
+    int64_t n = bc->shape[bc->ndim - 1], rows = bc->numel / n;
+    int64_t sa = bc->a_stride[bc->ndim - 1], sb = bc->b_stride[bc->ndim - 1];
 #pragma omp parallel for if (bc->numel > 65536)
-    for (int64_t i = 0; i < bc->numel; i++) {
+    for (int64_t r = 0; r < rows; r++) {
         int64_t oa, ob;
-        bcast_offsets(bc, i, &oa, &ob);
-        out[i] = binary_apply(op, a[oa], b[ob]);
+        bcast_row_offsets(bc, r, &oa, &ob);
+        binary_row(op, out + r * n, a + oa, sa, b + ob, sb, n);
     }
 }
 
 static void cpu_binary_backward(binary_op_t op, float *da, float *db, const float *dout, const float *a,
                                 const float *b, const bcast_t *bc) {
-    for (int64_t i = 0; i < bc->numel; i++) {
-        int64_t oa, ob;
-        bcast_offsets(bc, i, &oa, &ob);
-        float g = dout[i];
-        switch (op) {
-        case BINARY_ADD:
-            if (da) da[oa] += g;
-            if (db) db[ob] += g;
-            break;
-        case BINARY_SUB:
-            if (da) da[oa] += g;
-            if (db) db[ob] -= g;
-            break;
-        case BINARY_MUL:
-            if (da) da[oa] += g * b[ob];
-            if (db) db[ob] += g * a[oa];
-            break;
-        case BINARY_DIV:
-            if (da) da[oa] += g / b[ob];
-            if (db) db[ob] -= g * a[oa] / (b[ob] * b[ob]);
-            break;
+    if (bc->numel == 0) return;
+    int64_t n = bc->ndim ? bc->shape[bc->ndim - 1] : 1, rows = bc->numel / n;
+    int64_t sa = bc->ndim ? bc->a_stride[bc->ndim - 1] : 0, sb = bc->ndim ? bc->b_stride[bc->ndim - 1] : 0;
+    /* serial: several output elements may add into one broadcast element, and a
+     * fixed order keeps the sums the same on every run */
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t oa = 0, ob = 0;
+        if (bc->ndim) bcast_row_offsets(bc, r, &oa, &ob);
+        const float *g = dout + r * n;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t ia = oa + i * sa, ib = ob + i * sb;
+            switch (op) {
+            case BINARY_ADD:
+                if (da) da[ia] += g[i];
+                if (db) db[ib] += g[i];
+                break;
+            case BINARY_SUB:
+                if (da) da[ia] += g[i];
+                if (db) db[ib] -= g[i];
+                break;
+            case BINARY_MUL:
+                if (da) da[ia] += g[i] * b[ib];
+                if (db) db[ib] += g[i] * a[ia];
+                break;
+            case BINARY_DIV:
+                if (da) da[ia] += g[i] / b[ib];
+                if (db) db[ib] -= g[i] * a[ia] / (b[ib] * b[ib]);
+                break;
+            }
         }
     }
 }
