@@ -65,7 +65,7 @@ tests: $(TESTS)
 deps:
 	@tools/install-deps.sh
 
-$(BUILD)/obj/%.o: %.c $(wildcard common/*.h cache/*.h tests/lib/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard common/*.h cache/*.h tests/lib/*.h */*.h tools/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

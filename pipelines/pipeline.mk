@@ -58,6 +58,13 @@ $(MODELS)/backbone.safetensors $(MODELS)/vggish.safetensors &:
 	$(BIN)/stepstone-model init --config $(MODELS)/config.json --backbone-out $(MODELS)/backbone.safetensors \
 	  --vggish-out $(MODELS)/vggish.safetensors --seed $(DEMO_SEED)
 
+# A manifest whose status is not "complete" (failed videos, an interrupt) is
+# removed first, so the step runs again and finishes what is missing.
+incomplete := $(shell for m in $(CACHE)/manifest.json; do [ -f $$m ] && ! grep -q '"status": *"complete"' $$m && echo $$m; done)
+ifneq ($(incomplete),)
+$(shell rm -f $(incomplete))
+endif
+
 extract: $(CACHE)/manifest.json
 $(CACHE)/manifest.json: $(DATA_STAMP) $(MODELS)/backbone.safetensors $(MODELS)/vggish.safetensors
 	@if [ -x $(BIN)/stepstone-extract ]; then \
