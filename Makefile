@@ -7,6 +7,11 @@
 #   make CUDA=0       CPU only; CUDA=1 (the default when nvcc is on PATH) adds the CUDA backend
 
 CUDA ?= $(if $(shell command -v nvcc 2>/dev/null),1,0)
+# OpenMP threads that spin while waiting take the cores from threads that
+# have work when the machine is shared (measured: Swin-B 4-10x slower on a
+# busy 2-core machine); libgomp reads this before main, so it is set here for
+# the tests, benchmarks and the pipeline (and the README says so for direct runs).
+export OMP_WAIT_POLICY ?= passive
 SANITIZE ?= 0
 BUILD ?= $(if $(filter 1,$(SANITIZE)),build-asan,build)
 ifeq ($(origin CC),default)
