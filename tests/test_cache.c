@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "cache_compare.h"
 #include "check.h"
 #include "crc32c.h"
 #include "npy.h"
@@ -174,55 +175,6 @@ static int compare_video(cache_reader_t *r, const test_video_t *v, dtype_t dt, c
 
 /* ---- comparing whole caches byte for byte ---- */
 
-/* 0 when a and b hold the same keys with the same bytes in every database,
- * compared through LMDB directly rather than through the library under test. */
-static int same_caches(const char *dir_a, const char *dir_b, char *msg, size_t size) {
-    const char *dirs[2] = {dir_a, dir_b};
-    MDB_env *env[2] = {NULL, NULL};
-    MDB_txn *txn[2] = {NULL, NULL};
-    int rc = 0;
-    for (int i = 0; i < 2 && rc == 0; i++) {
-        rc = mdb_env_create(&env[i]);
-        if (rc == 0) rc = mdb_env_set_maxdbs(env[i], 8);
-        if (rc == 0) rc = mdb_env_open(env[i], dirs[i], MDB_RDONLY | MDB_NOTLS, 0664);
-        if (rc == 0) rc = mdb_txn_begin(env[i], NULL, MDB_RDONLY, &txn[i]);
-        if (rc) snprintf(msg, size, "%s: %s", dirs[i], mdb_strerror(rc));
-    }
-    const char *names[] = {"visual", "audio", "videos", "meta"};
-    for (int d = 0; d < 4 && rc == 0; d++) {
-        MDB_dbi dbi[2];
-        MDB_cursor *cur[2] = {NULL, NULL};
-        for (int i = 0; i < 2 && rc == 0; i++) {
-            rc = mdb_dbi_open(txn[i], names[d], 0, &dbi[i]);
-            if (rc == 0) rc = mdb_cursor_open(txn[i], dbi[i], &cur[i]);
-            if (rc) snprintf(msg, size, "%s: database %s: %s", dirs[i], names[d], mdb_strerror(rc));
-        }
-        MDB_val k[2], v[2];
-        int r[2] = {0, 0};
-        for (int first = 1; rc == 0; first = 0) {
-            for (int i = 0; i < 2; i++) r[i] = mdb_cursor_get(cur[i], &k[i], &v[i], first ? MDB_FIRST : MDB_NEXT);
-            if (r[0] == MDB_NOTFOUND && r[1] == MDB_NOTFOUND) break;
-            if (r[0] || r[1]) {
-                snprintf(msg, size, "%s: one cache has more entries (%s)", names[d], mdb_strerror(r[0] ? r[0] : r[1]));
-                rc = -1;
-            } else if (k[0].mv_size != k[1].mv_size || memcmp(k[0].mv_data, k[1].mv_data, k[0].mv_size) != 0) {
-                snprintf(msg, size, "%s: key %.*s vs %.*s", names[d], (int)k[0].mv_size, (char *)k[0].mv_data,
-                         (int)k[1].mv_size, (char *)k[1].mv_data);
-                rc = -1;
-            } else if (v[0].mv_size != v[1].mv_size || memcmp(v[0].mv_data, v[1].mv_data, v[0].mv_size) != 0) {
-                snprintf(msg, size, "%s %.*s: values differ", names[d], (int)k[0].mv_size, (char *)k[0].mv_data);
-                rc = -1;
-            }
-        }
-        for (int i = 0; i < 2; i++)
-            if (cur[i]) mdb_cursor_close(cur[i]);
-    }
-    for (int i = 0; i < 2; i++) {
-        if (txn[i]) mdb_txn_abort(txn[i]);
-        if (env[i]) mdb_env_close(env[i]);
-    }
-    return rc ? -1 : 0;
-}
 
 /* ---- running the CLI ---- */
 
@@ -671,7 +623,7 @@ static void test_kill_and_resume(void) {
     write_videos(killed, 0, KILL_VIDEOS, big_dims, producer_json);
     write_videos(whole, 0, KILL_VIDEOS, big_dims, producer_json);
     char msg[700] = "";
-    int same = same_caches(killed, whole, msg, sizeof msg) == 0;
+    int same = caches_equal(killed, whole, msg, sizeof msg) == 0;
     check(same && count_videos(killed) == KILL_VIDEOS, "kill/resume_equals_uninterrupted", "%s", msg);
 }
 
@@ -681,7 +633,7 @@ static void test_reopen_resume(void) {
     write_videos(part, 0, 7, small_dims, producer_json); /* reopens, skips 0..2 */
     write_videos(whole, 0, 7, small_dims, producer_json);
     char msg[700] = "";
-    check(same_caches(part, whole, msg, sizeof msg) == 0, "resume/reopen_and_continue", "%s", msg);
+    check(caches_equal(part, whole, msg, sizeof msg) == 0, "resume/reopen_and_continue", "%s", msg);
 }
 
 static void test_meta(void) {
@@ -892,7 +844,7 @@ static void test_merge(void) {
     cache_close(ca);
     cache_close(cb);
     char msg[700] = "";
-    check(same_caches(out, all, msg, sizeof msg) == 0, "merge/equals_single_run", "%s", msg);
+    check(caches_equal(out, all, msg, sizeof msg) == 0, "merge/equals_single_run", "%s", msg);
     /* a shard made by another model is refused, naming the field, before anything is copied */
     const char *other = path_in("shard_other");
     const char *other_producer = "{\"model\":{\"embed_dim\":128,\"depths\":[2,2,18,2]},\"image_size\":512,"
@@ -906,7 +858,7 @@ static void test_merge(void) {
     cache_close(cother);
     cache_close(co);
     check(rc == ERR_MISMATCH && strstr(err.msg, "image_size") && strstr(err.msg, "384") && strstr(err.msg, "512") &&
-              same_caches(out, all, msg, sizeof msg) == 0,
+              caches_equal(out, all, msg, sizeof msg) == 0,
           "merge/mismatched_metadata_refused", "rc %d: %s", rc, err.msg);
     /* and another dtype */
     const char *f32dir = path_in("shard_f32");
@@ -925,7 +877,7 @@ static void test_merge(void) {
     if (!have_cli) return;
     const char *cli_out_dir = path_in("merged_cli");
     int code = run_cli("merge %s %s %s --no-sync", cli_out_dir, a, b);
-    check(code == 0 && strstr(cli_out, "5 videos copied") && same_caches(cli_out_dir, all, msg, sizeof msg) == 0,
+    check(code == 0 && strstr(cli_out, "5 videos copied") && caches_equal(cli_out_dir, all, msg, sizeof msg) == 0,
           "cli/merge_equals_single_run", "exit %d: %s %s %s", code, cli_out, cli_err, msg);
     code = run_cli("merge %s %s --no-sync", a, a);
     check(code == 2 && strstr(cli_err, "already open"), "cli/merge_into_itself_refused", "exit %d: %s", code, cli_err);

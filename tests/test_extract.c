@@ -39,6 +39,7 @@
 
 #include "avs_tree.h"
 #include "cache.h"
+#include "cache_compare.h"
 #include "check.h"
 #include "config.h"
 #include "frames.h"
@@ -170,61 +171,6 @@ static long long manifest_count(json_t *m, const char *name) {
 
 /* ---- comparing caches ---- */
 
-/* 0 when a and b hold the same keys with the same bytes in every database
- * (LMDB read directly, not through the library under test). */
-static int same_caches(const char *dir_a, const char *dir_b, char *msg, size_t size) {
-    const char *dirs[2] = {dir_a, dir_b};
-    MDB_env *env[2] = {NULL, NULL};
-    MDB_txn *txn[2] = {NULL, NULL};
-    int rc = 0;
-    for (int i = 0; i < 2 && rc == 0; i++) {
-        rc = mdb_env_create(&env[i]);
-        if (rc == 0) rc = mdb_env_set_maxdbs(env[i], 8);
-        if (rc == 0) rc = mdb_env_open(env[i], dirs[i], MDB_RDONLY | MDB_NOTLS, 0664);
-        if (rc == 0) rc = mdb_txn_begin(env[i], NULL, MDB_RDONLY, &txn[i]);
-        if (rc) fmt(msg, size, "%s: %s", dirs[i], mdb_strerror(rc));
-    }
-    const char *names[] = {"visual", "audio", "videos", "meta"};
-    long long compared = 0;
-    for (int d = 0; d < 4 && rc == 0; d++) {
-        MDB_dbi dbi[2];
-        MDB_cursor *cur[2] = {NULL, NULL};
-        for (int i = 0; i < 2 && rc == 0; i++) {
-            rc = mdb_dbi_open(txn[i], names[d], 0, &dbi[i]);
-            if (rc == 0) rc = mdb_cursor_open(txn[i], dbi[i], &cur[i]);
-            if (rc) fmt(msg, size, "%s: database %s: %s", dirs[i], names[d], mdb_strerror(rc));
-        }
-        MDB_val k[2], v[2];
-        for (int first = 1; rc == 0; first = 0) {
-            int r[2];
-            for (int i = 0; i < 2; i++) r[i] = mdb_cursor_get(cur[i], &k[i], &v[i], first ? MDB_FIRST : MDB_NEXT);
-            if (r[0] == MDB_NOTFOUND && r[1] == MDB_NOTFOUND) break;
-            if (r[0] || r[1]) {
-                fmt(msg, size, "%s: %s has more entries", names[d], r[0] ? dir_b : dir_a);
-                rc = -1;
-            } else if (k[0].mv_size != k[1].mv_size || memcmp(k[0].mv_data, k[1].mv_data, k[0].mv_size) != 0) {
-                fmt(msg, size, "%s: key %.*s vs %.*s", names[d], (int)k[0].mv_size, (char *)k[0].mv_data,
-                         (int)k[1].mv_size, (char *)k[1].mv_data);
-                rc = -1;
-            } else if (v[0].mv_size != v[1].mv_size || memcmp(v[0].mv_data, v[1].mv_data, v[0].mv_size) != 0) {
-                fmt(msg, size, "%s %.*s: values differ", names[d], (int)k[0].mv_size, (char *)k[0].mv_data);
-                rc = -1;
-            }
-            compared++;
-        }
-        for (int i = 0; i < 2; i++)
-            if (cur[i]) mdb_cursor_close(cur[i]);
-    }
-    for (int i = 0; i < 2; i++) {
-        if (txn[i]) mdb_txn_abort(txn[i]);
-        if (env[i]) mdb_env_close(env[i]);
-    }
-    if (rc == 0 && compared < 4) {
-        fmt(msg, size, "the caches are empty");
-        rc = -1;
-    }
-    return rc ? -1 : 0;
-}
 
 /* Videos in the cache at dir (0 when it cannot be opened yet). */
 static int count_videos(const char *dir) {
@@ -417,7 +363,7 @@ static void test_thread_count(const char *data, const char *reference_cache) {
     char cache[PATH_MAX], args[4096], msg[1024] = "";
     extract_args(data, in_root("cache-1thread", cache), args, sizeof args);
     int rc = run("OMP_NUM_THREADS=1 %s --dtype f32", args);
-    check(rc == 0 && same_caches(reference_cache, cache, msg, sizeof msg) == 0,
+    check(rc == 0 && caches_equal(reference_cache, cache, msg, sizeof msg) == 0,
           "one thread gives the same bytes as the default thread count", "rc %d: %s", rc, msg);
 }
 
@@ -580,7 +526,7 @@ static void check_resume(const char *data, const char *cache, const char *refere
           manifest_count(m, "videos_extracted"));
     json_decref(m);
     fmt(name, sizeof name, "%s + rerun equals an uninterrupted run, key by key and byte by byte", how);
-    check(same_caches(reference_cache, cache, msg, sizeof msg) == 0, name, "%s", msg);
+    check(caches_equal(reference_cache, cache, msg, sizeof msg) == 0, name, "%s", msg);
     rc = run("'%s' verify '%s'", cache_bin, cache);
     fmt(name, sizeof name, "stepstone-cache verify passes after %s + rerun", how);
     check(rc == 0, name, "rc %d: %.400s", rc, last_log);
@@ -624,7 +570,7 @@ static void test_shards(const char *data, const char *reference_cache) {
     json_decref(m2);
     int rc = run("'%s' merge '%s' '%s' '%s'", cache_bin, in_root("cache-merged", merged), s1, s2);
     check(rc == 0, "stepstone-cache merge joins the shards", "rc %d: %.600s", rc, last_log);
-    check(same_caches(reference_cache, merged, msg, sizeof msg) == 0, "two shards merged equal a single run", "%s", msg);
+    check(caches_equal(reference_cache, merged, msg, sizeof msg) == 0, "two shards merged equal a single run", "%s", msg);
 }
 
 static void test_bad_videos(const char *bad_data) {
