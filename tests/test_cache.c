@@ -173,9 +173,6 @@ static int compare_video(cache_reader_t *r, const test_video_t *v, dtype_t dt, c
     return 0;
 }
 
-/* ---- comparing whole caches byte for byte ---- */
-
-
 /* ---- running the CLI ---- */
 
 static char cli_out[65536], cli_err[65536];
