@@ -185,8 +185,12 @@ static void cpu_gemm_batched(int trans_a, int trans_b, int64_t m, int64_t n, int
                              int64_t lda, int64_t stride_a, const float *b, int64_t ldb, int64_t stride_b, float beta,
                              float *c, int64_t ldc, int64_t stride_c, int64_t batch) {
     int threads = omp_get_max_threads();
-    int small = (double)m * (double)n * (double)k < 4.0e6;
-    if (batch < 2 || threads < 2 || !small) {
+    double flops = 2.0 * (double)m * (double)n * (double)k;
+    int small = flops < 8.0e6;
+    /* a parallel region costs microseconds of thread wake-up: only worth it
+     * when the whole batch is a few MFLOP */
+    int worth_threads = flops * (double)batch > 2.0e6;
+    if (batch < 2 || threads < 2 || !small || !worth_threads) {
         for (int64_t i = 0; i < batch; i++)
             cpu_gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
                      c + i * stride_c, ldc);
