@@ -1,10 +1,12 @@
-/* stepstone-model - runs the frozen feature extractors (and, as later issues
- * add them, the AAVS head) on named inputs and writes named outputs, so any
- * part of the model can be checked against tensors the official code wrote.
+/* stepstone-model - runs the model, or any part of it, on named inputs and
+ * writes named outputs, so each part can be checked against tensors the
+ * official code wrote: the frozen feature extractors (Swin, VGGish) and the
+ * AAVS head (head.c) with its loss and gradients.
  *
  *   stepstone-model forward --config config.json --weights W.safetensors
  *       --inputs IN.safetensors --out OUT.safetensors [--frames A.jpg,B.jpg,...]
- *       [--audio X.wav] [--audio-weights V.safetensors] [--device cpu|cuda]
+ *       [--audio X.wav] [--audio-weights V.safetensors] [--variant avs|avss]
+ *       [--train phase1|all] [--seed N] [--device cpu|cuda]
  *   stepstone-model init ...   (init.c: random-weight models)
  *
  * Exit codes: 0 done; 1 an input, weight or output file could not be used
@@ -28,11 +30,13 @@ static void usage(FILE *f) {
     fputs("usage: stepstone-model forward [options]\n"
           "       stepstone-model init --help   (random-weight models for demos and tests)\n"
           "\n"
-          "Runs the Swin backbone and VGGish on named inputs and writes named outputs.\n"
+          "Runs the Swin backbone, VGGish and the AAVS head on named inputs and writes named\n"
+          "outputs (the names of the official code's reference tensors).\n"
           "\n"
           "options:\n"
           "  --config FILE          HuggingFace Mask2Former config.json (with backbone_config)\n"
-          "  --weights FILE         .safetensors with the backbone (AAVS, HF Mask2Former or bare Swin names)\n"
+          "  --weights FILE         .safetensors with the backbone and/or the head (AAVS checkpoint,\n"
+          "                         HF Mask2Former, or bare Swin names for the backbone alone)\n"
           "  --inputs FILE          .safetensors of named inputs (below)\n"
           "  --out FILE             .safetensors to write the outputs to (written whole or not at all)\n"
           "  --frames A,B,...       frame files (JPEG/PNG), decoded as OpenCV and preprocessed as\n"
@@ -44,13 +48,32 @@ static void usage(FILE *f) {
           "  --vggish-final-relu    torchvggish's VGG (ReLU after the last layer); default towhee's\n"
           "  --vggish-pca           torchvggish's PCA + 8-bit quantization\n"
           "  --fit-frames N         pad (repeat the last) or cut embeddings to N rows\n"
+          "  --variant avs|avss     which official head (avs: binary, stage 1; avss: semantic,\n"
+          "                         stage 2). Default: avss when the weights hold the prompt\n"
+          "                         embeddings (silence_embed), avs for another AAVS checkpoint; for a\n"
+          "                         plain HF Mask2Former, avss when audio_boost_mask is an input\n"
+          "  --train phase1|all     the parameters whose gradients are written: the official phase-1\n"
+          "                         name patterns of the variant (default) or every head parameter\n"
+          "  --seed N               seed of the loss's random points when the inputs hold none, and of\n"
+          "                         the parts a plain HF checkpoint lacks (default 0)\n"
           "  --device cpu|cuda      where to run (default cpu)\n"
           "  -h, --help             this text\n"
           "\n"
           "inputs (names in --inputs):\n"
-          "  pixel_values    [F,3,H,W] f32  preprocessed frames (or --frames)\n"
-          "  audio_waveform  [N] f32        16 kHz mono samples in [-1, 1] (or --audio)\n"
-          "  audio_examples  [T,1,96,64]    VGGish log-mel examples (or --audio, or audio_waveform)\n"
+          "  pixel_values      [F,3,H,W] f32   preprocessed frames (or --frames): runs the backbone\n"
+          "  audio_waveform    [N] f32         16 kHz mono samples in [-1, 1] (or --audio)\n"
+          "  audio_examples    [T,1,96,64]     VGGish log-mel examples (or --audio, or audio_waveform)\n"
+          "  audio_embeddings  [F,128] f32     VGGish embeddings, one per frame: runs the head\n"
+          "  backbone.stage1 .. backbone.stage4  [F,C,h,w]  the backbone's outputs (as the cache holds\n"
+          "                                  them), for the head when there are no pixel_values\n"
+          "  audio_boost_mask  [F,h,w] f32     avss: the stage-1 mask in [0,1], any size\n"
+          "  target_size       [2] i64         (height, width) of semantic_map (default: the frames'\n"
+          "                                  size, 4x the mask logits')\n"
+          "  mask_labels.<f>   [n_f,H,W] f32   frame f's targets, one binary mask per class present,\n"
+          "  class_labels.<f>  [n_f] i64       and their class ids: every frame; they add the loss\n"
+          "  loss.<g>.matcher_point_coords [F,1,P,2], loss.<g>.oversampled_point_coords [M,3P,2],\n"
+          "  loss.<g>.random_point_coords [M,P-k,2]   the loss's points, <g> = final, aux0, aux1, ...\n"
+          "                                  (default: random ones from --seed)\n"
           "\n"
           "outputs:\n"
           "  backbone.stage1 .. backbone.stage4  [F,C,h,w]  Swin stage outputs through hidden_states_norms\n"
@@ -58,6 +81,23 @@ static void usage(FILE *f) {
           "  pixel_values                        [F,3,H,W]  when made here from --frames\n"
           "  log_mel                             [T,1,96,64] when made here from audio\n"
           "  vggish.embeddings                   [T,128]    with --audio-weights\n"
+          "  with audio_embeddings (the head):\n"
+          "  pixel_decoder.multi_scale_features.<i>  [F,C,h,w]  i = 0..2, coarsest first\n"
+          "  pixel_decoder.mask_features       [F,C,H/4,W/4]\n"
+          "  class_queries_logits              [F,Q,L+1]  the last prediction\n"
+          "  masks_queries_logits              [F,Q,H/4,W/4]\n"
+          "  aux.<i>.class_queries_logits, aux.<i>.masks_queries_logits   prediction i (aux.0 before\n"
+          "                                  the first decoder layer)\n"
+          "  semantic_map                      [F,th,tw] i64  the official post-processing's argmax\n"
+          "  with mask_labels and class_labels (the loss):\n"
+          "  loss.total                        [1]        what backward starts from\n"
+          "  loss_terms.<term>, loss_unweighted.<term>  [1]  loss_mask, loss_dice, loss_cross_entropy,\n"
+          "                                  and <term>_<i> for aux i; weighted and not\n"
+          "  loss.<g>.match_pred_idx.<f>, loss.<g>.match_tgt_idx.<f>  [n] i64  Hungarian matching\n"
+          "  loss.<g>.point_coords             [M,P,2]    the mask and dice losses' points\n"
+          "  grad.<param>                      d loss.total / d param of each trainable parameter\n"
+          "                                  (--train), under the AAVS state-dict names (zero for one\n"
+          "                                  the loss does not reach, such as avs's unused out_proj)\n"
           "\n"
           "exit codes: 0 done, 1 a file could not be used (the message names it), 2 bad command line\n",
           f);
@@ -69,6 +109,7 @@ typedef struct {
     vggish_options_t vggish;
     int fit_frames;
     device_t device;
+    model_head_options_t head;
 } options_t;
 
 static int parse_args(int argc, char **argv, options_t *o) {
@@ -80,10 +121,13 @@ static int parse_args(int argc, char **argv, options_t *o) {
         {"resampler", required_argument, 0, 'r'}, {"vggish-final-relu", no_argument, 0, 'R'},
         {"vggish-pca", no_argument, 0, 'P'},     {"fit-frames", required_argument, 0, 'n'},
         {"device", required_argument, 0, 'd'},   {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"variant", required_argument, 0, 'V'},  {"train", required_argument, 0, 't'},
+        {"seed", required_argument, 0, 's'},     {0, 0, 0, 0},
     };
     memset(o, 0, sizeof *o);
     o->resampler = AUDIO_RESAMPLE_RESAMPY;
+    o->head.variant = MODEL_HEAD_VARIANT_DETECT;
+    o->head.train = AAVS_TRAIN_PHASE1;
     int c;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
@@ -113,6 +157,31 @@ static int parse_args(int argc, char **argv, options_t *o) {
                 return 2;
             }
             break;
+        case 'V':
+            if (strcmp(optarg, "avs") == 0) o->head.variant = M2F_VARIANT_AVS;
+            else if (strcmp(optarg, "avss") == 0) o->head.variant = M2F_VARIANT_AVSS;
+            else {
+                fprintf(stderr, "stepstone-model: unknown variant '%s' (avs, avss)\n", optarg);
+                return 2;
+            }
+            break;
+        case 't':
+            if (strcmp(optarg, "phase1") == 0) o->head.train = AAVS_TRAIN_PHASE1;
+            else if (strcmp(optarg, "all") == 0) o->head.train = AAVS_TRAIN_ALL_HEAD;
+            else {
+                fprintf(stderr, "stepstone-model: unknown --train '%s' (phase1, all)\n", optarg);
+                return 2;
+            }
+            break;
+        case 's': {
+            char *end;
+            o->head.seed = strtoull(optarg, &end, 10);
+            if (!*optarg || *end) {
+                fprintf(stderr, "stepstone-model: --seed wants a number, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        }
         case 'h': usage(stdout); return -1;
         default: usage(stderr); return 2;
         }
@@ -125,6 +194,9 @@ static int parse_args(int argc, char **argv, options_t *o) {
         fprintf(stderr, "stepstone-model: --out is required\n");
         return 2;
     }
+    o->head.config = o->config;
+    o->head.weights = o->weights;
+    o->head.inputs_path = o->inputs;
     return 0;
 }
 
@@ -142,9 +214,10 @@ static err_code_t optional_input(const safetensors_t *st, const char *name, aren
     return safetensors_load(st, name, a, DTYPE_F32, 0, NULL, out, err);
 }
 
-/* Swin on pixel_values: backbone.<stage> outputs into w. */
+/* Swin on pixel_values: backbone.<stage> outputs into w, and into
+ * features[0 .. *n_features) (ctx's, in the config's out_features order) for the head. */
 static err_code_t run_backbone(const options_t *o, ctx_t *ctx, arena_t *params_arena, tensor_t *pixel_values,
-                               st_writer_t *w, err_t *err) {
+                               st_writer_t *w, tensor_t **features, int *n_features, err_t *err) {
     if (!o->config || !o->weights)
         return err_set(err, ERR_ARG, "pixel_values given: the backbone needs --config and --weights");
     config_t cfg;
@@ -169,9 +242,9 @@ static err_code_t run_backbone(const options_t *o, ctx_t *ctx, arena_t *params_a
     log_info("backbone: %d stages, embed %d, window %d; frames %lld of %lldx%lld", sc.n_stages, sc.embed_dim,
              sc.window_size, (long long)pixel_values->shape[0], (long long)pixel_values->shape[2],
              (long long)pixel_values->shape[3]);
-    tensor_t *features[SWIN_MAX_STAGES + 1];
     tensor_t *x = tensor_copy_to(ctx->arena, pixel_values);
     swin_forward(ctx, model, x, features, NULL, NULL);
+    *n_features = sc.n_out;
     for (int i = 0; i < sc.n_out && rc == ERR_OK; i++) {
         char name[64];
         if (sc.out_stages[i] == 0) snprintf(name, sizeof name, "backbone.stem");
@@ -279,8 +352,12 @@ static int run(const options_t *o) {
     } else {
         rc = optional_input(in, "pixel_values", host, &pixel_values, &err);
     }
-    if (rc == ERR_OK && pixel_values) rc = run_backbone(o, ctx, params, pixel_values, w, &err);
+    tensor_t *features[SWIN_MAX_STAGES + 1];
+    int n_features = 0;
+    if (rc == ERR_OK && pixel_values) rc = run_backbone(o, ctx, params, pixel_values, w, features, &n_features, &err);
     if (rc == ERR_OK) rc = run_audio(o, in, host, w, &err);
+    if (rc == ERR_OK && model_head_requested(in))
+        rc = model_head_run(&o->head, ctx, params, in, pixel_values ? features : NULL, n_features, w, &err);
     if (rc == ERR_OK) rc = safetensors_writer_save(w, o->out, &err);
     if (rc == ERR_OK) log_info("wrote %s", o->out);
     else log_error("%s", err.msg);
