@@ -114,7 +114,11 @@ void pixel_decoder_forward(ctx_t *ctx, const pixel_decoder_t *pd, tensor_t *cons
         report_encoder_inputs(ctx, f, (const int64_t(*)[2])shapes, pos, debug, debug_user);
     }
     for (int j = 0; j < c->encoder_layers; j++) {
+        /* without a tape (inference) a layer's temporaries are dropped as soon
+         * as it is done: the memory of one layer, not of all */
+        ctx_mark_t mark = ctx_mark(ctx);
         x = encoder_layer(ctx, pd, &pd->layers[j], x, pos, (const int64_t(*)[2])shapes);
+        if (ctx->n_nodes == mark.n_nodes) x = ctx_keep(ctx, mark, x);
         if (debug) {
             char name[64];
             snprintf(name, sizeof name, "encoder.layer%d", j);

@@ -30,15 +30,17 @@
  *   sampled = grid_sample(value map, 2 location - 1, bilinear, zeros padding,
  *     align_corners False); weights = softmax over levels x points of
  *     attention_weights(t + pos); out = sum of weights * sampled.
+ *   (msdeform_attn.h: a fused op on the CPU, composed ops elsewhere.)
  *   AAVS: out = avs_adapt(output_proj(out)) in the avss code (M2F:982-984) and
  *   out = avs_adapt(out) in the avs code, which comments output_proj out
- *   (avs copy, line 992); avs_adapt = Linear(C, C/4) -> ReLU -> Linear(C/4, C).
+ *   (avs copy, lines 992-994); avs_adapt = Linear(C, C/4) -> ReLU -> Linear(C/4, C).
  *   Either way the adapter REPLACES the attention output: it is not residual.
  *   Which variant runs is the caller's choice (config.json does not say).
  *
  * Memory: parameters live in the param_list's arena; pixel_decoder_forward
- * allocates every activation from ctx->arena (gone at ctx_reset). The model
- * struct and its layer array are malloc'd and freed by pixel_decoder_free.
+ * allocates every activation from ctx->arena (gone at ctx_reset); without a
+ * tape it drops each encoder layer's temporaries when the layer is done. The
+ * model struct and its layer array are malloc'd and freed by pixel_decoder_free.
  * Gradients: every parameter can require grad; the backward of the whole module
  * is the ops' backward on the tape (sampling locations included). */
 #ifndef STEPSTONE_PIXEL_DECODER_H
@@ -50,8 +52,8 @@
 #include "tape.h"
 #include "weights.h"
 
-#define PIXEL_DECODER_LEVELS 3      /* num_feature_levels and the attention's n_levels (fixed, M2F:1016) */
-#define PIXEL_DECODER_POINTS 4      /* n_points (fixed, M2F:1017) */
+#define PIXEL_DECODER_LEVELS 3      /* num_feature_levels (M2F:1219) and the attention's n_levels (M2F:996) */
+#define PIXEL_DECODER_POINTS 4      /* n_points (fixed, M2F:997) */
 #define PIXEL_DECODER_MAX_FEATURES 8
 #define PIXEL_DECODER_GROUPS 32     /* nn.GroupNorm(32, feature_size) */
 
@@ -119,6 +121,10 @@ typedef struct {
     pixel_decoder_conv_norm_t output[PIXEL_DECODER_MAX_FEATURES];
     tensor_t *mask_proj_w, *mask_proj_b;                         /* Conv1x1(C, mask_feature_size) */
     int adapters_from_file; /* 0: the file had no avs_adapt and they were drawn as from_pretrained does */
+    /* 0 (as loaded): the deformable attention samples with the fused op on the
+     * CPU and with the composed ops elsewhere; 1: with the composed ops
+     * everywhere (for comparisons; slower, ~0.4 GB more per layer at full size) */
+    int composed_sampling;
 } pixel_decoder_t;
 
 /* The naming prefixes pixel_decoder_load tries, in order: AAVS checkpoints
@@ -171,9 +177,10 @@ typedef void (*pixel_decoder_debug_fn_t)(void *user, const char *name, const ten
 void pixel_decoder_forward(ctx_t *ctx, const pixel_decoder_t *pd, tensor_t *const *features,
                            pixel_decoder_output_t *out, pixel_decoder_debug_fn_t debug, void *debug_user);
 
-/* One multi-scale deformable attention (the self_attn of encoder layer `layer`)
- * on tokens [F, S, C] with position embeddings pos [1 or F, S, C], for levels of
- * sizes shapes[l] = (h_l, w_l): exposed for the gradient checks. */
+/* One multi-scale deformable attention (the self_attn of encoder layer `layer`,
+ * avs_adapt included) on tokens [F, S, C] with position embeddings pos [1 or F,
+ * S, C], for levels of sizes shapes[l] = (h_l, w_l), coarsest first: exposed
+ * for tests and benchmarks of the attention alone. */
 tensor_t *pixel_decoder_deform_attn(ctx_t *ctx, const pixel_decoder_t *pd, const pixel_decoder_layer_t *layer,
                                     tensor_t *tokens, tensor_t *pos, const int64_t (*shapes)[2]);
 

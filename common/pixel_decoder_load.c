@@ -80,7 +80,8 @@ static err_code_t get_conv_norm(source_t *src, const char *base, int64_t in_c, i
     char name[256];
     err_code_t rc = get(src, join(name, sizeof name, base, "0.weight"), 4, (int64_t[]){out_c, in_c, k, k}, &cn->conv_w);
     cn->conv_b = NULL;
-    if (rc == ERR_OK && bias) rc = get(src, join(name, sizeof name, base, "0.bias"), 1, (int64_t[]){out_c}, &cn->conv_b);
+    if (rc == ERR_OK && bias)
+        rc = get(src, join(name, sizeof name, base, "0.bias"), 1, (int64_t[]){out_c}, &cn->conv_b);
     if (rc == ERR_OK) rc = get_norm(src, base, "1", out_c, &cn->norm_w, &cn->norm_b);
     return rc;
 }
@@ -93,16 +94,14 @@ static err_code_t get_adapter(source_t *src, const char *base, int64_t dim, pixe
     if (src->w && !src->adapters_in_file) {
         /* a plain HF checkpoint: from_pretrained initialises the missing Linear
          * layers with _init_weights (M2F:2253): weight N(0, init_std^2), bias 0 */
-        char name[300];
+        char n[300];
         float std = src->std;
-        err_code_t rc;
-        if ((rc = make(src, join(name, sizeof name, seq, "0.weight"), 2, (int64_t[]){small, dim}, std, &l->adapt_down_w)))
-            return rc;
-        if ((rc = make(src, join(name, sizeof name, seq, "0.bias"), 1, (int64_t[]){small}, 0.0f, &l->adapt_down_b)))
-            return rc;
-        if ((rc = make(src, join(name, sizeof name, seq, "2.weight"), 2, (int64_t[]){dim, small}, std, &l->adapt_up_w)))
-            return rc;
-        return make(src, join(name, sizeof name, seq, "2.bias"), 1, (int64_t[]){dim}, 0.0f, &l->adapt_up_b);
+        int64_t down[2] = {small, dim}, up[2] = {dim, small};
+        err_code_t rc = make(src, join(n, sizeof n, seq, "0.weight"), 2, down, std, &l->adapt_down_w);
+        if (rc == ERR_OK) rc = make(src, join(n, sizeof n, seq, "0.bias"), 1, &small, 0.0f, &l->adapt_down_b);
+        if (rc == ERR_OK) rc = make(src, join(n, sizeof n, seq, "2.weight"), 2, up, std, &l->adapt_up_w);
+        if (rc == ERR_OK) rc = make(src, join(n, sizeof n, seq, "2.bias"), 1, &dim, 0.0f, &l->adapt_up_b);
+        return rc;
     }
     err_code_t rc = get_linear(src, seq, "0", small, dim, &l->adapt_down_w, &l->adapt_down_b);
     if (rc == ERR_OK) rc = get_linear(src, seq, "2", dim, small, &l->adapt_up_w, &l->adapt_up_b);
