@@ -1,7 +1,7 @@
 /* cpu_core.c - CPU kernels: memory, dtype conversion, elementwise, reductions
  * and GEMM (OpenBLAS). Loops over independent outputs run under OpenMP;
- * gradient reductions into broadcast operands run serially so that the sum
- * order, and so the result, is the same on every run. */
+ * every gradient reduction into a broadcast operand runs in one thread, in a
+ * fixed order, so that the result is the same on every run. */
 #include <cblas.h>
 #include <omp.h>
 #include <math.h>
@@ -17,7 +17,21 @@ static void *cpu_alloc(size_t bytes) {
 }
 
 static void cpu_free(void *p) { free(p); }
-static void cpu_memset_zero(void *p, size_t bytes) { memset(p, 0, bytes); }
+/* Gradient buffers of a training step are zeroed here (hundreds of MiB a
+ * step): large ones in parallel pieces, which one thread's memset cannot match. */
+static void cpu_memset_zero(void *p, size_t bytes) {
+    const size_t piece = (size_t)1 << 20;
+    if (bytes < 4 * piece) {
+        memset(p, 0, bytes);
+        return;
+    }
+    int64_t pieces = (int64_t)((bytes + piece - 1) / piece);
+#pragma omp parallel for
+    for (int64_t i = 0; i < pieces; i++) {
+        size_t off = (size_t)i * piece;
+        memset((char *)p + off, 0, bytes - off < piece ? bytes - off : piece);
+    }
+}
 static void cpu_copy(void *dst, const void *src, size_t bytes) { memmove(dst, src, bytes); }
 static void cpu_synchronize(void) {}
 
@@ -97,50 +111,127 @@ static void cpu_binary_forward(binary_op_t op, float *out, const float *a, const
     }
 }
 
-static void cpu_binary_backward(binary_op_t op, float *da, float *db, const float *dout, const float *a,
-                                const float *b, const bcast_t *bc) {
-    if (bc->numel == 0) return;
-    int64_t n = bc->ndim ? bc->shape[bc->ndim - 1] : 1, rows = bc->numel / n;
+/* One row of the gradient of one operand (side 0: a, 1: b): d[i * sd] +=
+ * g[i] * d out / d operand. The op is switched on once per row, not per element. */
+static void binary_backward_row(binary_op_t op, int side, float *d, int64_t sd, const float *g, const float *a,
+                                int64_t sa, const float *b, int64_t sb, int64_t n) {
+    switch (op) {
+    case BINARY_ADD:
+        for (int64_t i = 0; i < n; i++) d[i * sd] += g[i];
+        return;
+    case BINARY_SUB:
+        if (side == 0)
+            for (int64_t i = 0; i < n; i++) d[i * sd] += g[i];
+        else
+            for (int64_t i = 0; i < n; i++) d[i * sd] -= g[i];
+        return;
+    case BINARY_MUL:
+        if (side == 0)
+            for (int64_t i = 0; i < n; i++) d[i * sd] += g[i] * b[i * sb];
+        else
+            for (int64_t i = 0; i < n; i++) d[i * sd] += g[i] * a[i * sa];
+        return;
+    case BINARY_DIV:
+        if (side == 0)
+            for (int64_t i = 0; i < n; i++) d[i * sd] += g[i] / b[i * sb];
+        else
+            for (int64_t i = 0; i < n; i++) d[i * sd] -= g[i] * a[i * sa] / (b[i * sb] * b[i * sb]);
+        return;
+    }
+}
+
+/* Rows [r0, r1) of the backward, for the operands whose gradient is given.
+ * When a and b are one tensor (x * x) their gradients are one buffer: it gets
+ * a's then b's term element by element, the order of the serial loop that
+ * this replaced, so that the sums stay the same. */
+static void binary_backward_rows(binary_op_t op, float *da, float *db, const float *dout, const float *a,
+                                 const float *b, const bcast_t *bc, int64_t r0, int64_t r1) {
+    int64_t n = bc->ndim ? bc->shape[bc->ndim - 1] : 1;
     int64_t sa = bc->ndim ? bc->a_stride[bc->ndim - 1] : 0, sb = bc->ndim ? bc->b_stride[bc->ndim - 1] : 0;
-    /* serial: several output elements may add into one broadcast element, and a
-     * fixed order keeps the sums the same on every run */
-    for (int64_t r = 0; r < rows; r++) {
+    for (int64_t r = r0; r < r1; r++) {
         int64_t oa = 0, ob = 0;
         if (bc->ndim) bcast_row_offsets(bc, r, &oa, &ob);
         const float *g = dout + r * n;
-        for (int64_t i = 0; i < n; i++) {
-            int64_t ia = oa + i * sa, ib = ob + i * sb;
-            switch (op) {
-            case BINARY_ADD:
-                if (da) da[ia] += g[i];
-                if (db) db[ib] += g[i];
-                break;
-            case BINARY_SUB:
-                if (da) da[ia] += g[i];
-                if (db) db[ib] -= g[i];
-                break;
-            case BINARY_MUL:
-                if (da) da[ia] += g[i] * b[ib];
-                if (db) db[ib] += g[i] * a[ia];
-                break;
-            case BINARY_DIV:
-                if (da) da[ia] += g[i] / b[ib];
-                if (db) db[ib] -= g[i] * a[ia] / (b[ib] * b[ib]);
-                break;
+        if (da && da == db) {
+            for (int64_t i = 0; i < n; i++) {
+                binary_backward_row(op, 0, da + oa + i * sa, 0, g + i, a + oa + i * sa, 0, b + ob + i * sb, 0, 1);
+                binary_backward_row(op, 1, db + ob + i * sb, 0, g + i, a + oa + i * sa, 0, b + ob + i * sb, 0, 1);
             }
+        } else {
+            if (da) binary_backward_row(op, 0, da + oa, sa, g, a + oa, sa, b + ob, sb, n);
+            if (db) binary_backward_row(op, 1, db + ob, sb, g, a + oa, sa, b + ob, sb, n);
         }
     }
 }
 
-static void cpu_unary_forward(unary_op_t op, float *out, const float *in, int64_t n) {
-#pragma omp parallel for if (n > 16384)
-    for (int64_t i = 0; i < n; i++) out[i] = unary_apply(op, in[i]);
+/* Several output elements may add into one element of a broadcast operand;
+ * each such sum runs in one thread, in row order, so that it is the same on
+ * every run and with any thread count. The rows are split into groups along
+ * the outermost row dim of size > 1 (dim p): an operand that does not
+ * broadcast along p (stride != 0) gets disjoint elements from different
+ * groups, so the groups run in parallel for it. An operand that broadcasts
+ * along p takes its gradient in a serial pass. Every gradient element gets
+ * the same additions in the same order as a serial loop would give it. */
+static void cpu_binary_backward(binary_op_t op, float *da, float *db, const float *dout, const float *a,
+                                const float *b, const bcast_t *bc) {
+    if (bc->numel == 0 || (!da && !db)) return;
+    int64_t n = bc->ndim ? bc->shape[bc->ndim - 1] : 1, rows = bc->numel / n;
+    int p = -1;
+    for (int d = 0; d + 1 < bc->ndim; d++)
+        if (bc->shape[d] > 1) {
+            p = d;
+            break;
+        }
+    int a_split = da && p >= 0 && bc->a_stride[p] != 0, b_split = db && p >= 0 && bc->b_stride[p] != 0;
+    float *par_a = a_split ? da : NULL, *par_b = b_split ? db : NULL;
+    float *ser_a = a_split ? NULL : da, *ser_b = b_split ? NULL : db;
+    if (par_a || par_b) {
+        /* dims before p have size 1: row r is in group r / (rows / shape[p]) */
+        int64_t groups = bc->shape[p], per = rows / groups;
+#pragma omp parallel for if (bc->numel > 65536)
+        for (int64_t gi = 0; gi < groups; gi++)
+            binary_backward_rows(op, par_a, par_b, dout, a, b, bc, gi * per, (gi + 1) * per);
+    }
+    if (ser_a || ser_b) binary_backward_rows(op, ser_a, ser_b, dout, a, b, bc, 0, rows);
 }
+
+/* The op is a constant inside each loop, so the switch of unary_apply and
+ * unary_derivative folds away: once per element (-O2 does not unswitch loops)
+ * it made these kernels 9% of the CPU time of an AAVS head training step.
+ * ReLU's forward is also asked to be SIMD: -O2 does not if-convert its select
+ * by itself (a blend gives the same values, NaN and -0 included). */
+#define UNARY_FORWARD_LOOP(OP)                                                                                   \
+    _Pragma("omp parallel for if (n > 16384)") for (int64_t i = 0; i < n; i++) out[i] = unary_apply(OP, in[i])
+#define UNARY_FORWARD_LOOP_SIMD(OP)                                                                              \
+    _Pragma("omp parallel for simd if (n > 16384)") for (int64_t i = 0; i < n; i++) out[i] = unary_apply(OP, in[i])
+
+static void cpu_unary_forward(unary_op_t op, float *out, const float *in, int64_t n) {
+    switch (op) {
+    case UNARY_RELU: UNARY_FORWARD_LOOP_SIMD(UNARY_RELU); return;
+    case UNARY_GELU: UNARY_FORWARD_LOOP(UNARY_GELU); return;
+    case UNARY_SIGMOID: UNARY_FORWARD_LOOP(UNARY_SIGMOID); return;
+    case UNARY_EXP: UNARY_FORWARD_LOOP(UNARY_EXP); return;
+    case UNARY_LOG: UNARY_FORWARD_LOOP(UNARY_LOG); return;
+    case UNARY_SQRT: UNARY_FORWARD_LOOP(UNARY_SQRT); return;
+    case UNARY_TANH: UNARY_FORWARD_LOOP(UNARY_TANH); return;
+    }
+}
+
+#define UNARY_BACKWARD_LOOP(OP)                                                                                  \
+    _Pragma("omp parallel for if (n > 16384)") for (int64_t i = 0; i < n; i++) din[i] +=                        \
+        dout[i] * unary_derivative(OP, in[i], out ? out[i] : 0.0f)
 
 static void cpu_unary_backward(unary_op_t op, float *din, const float *in, const float *out, const float *dout,
                                int64_t n) {
-#pragma omp parallel for if (n > 16384)
-    for (int64_t i = 0; i < n; i++) din[i] += dout[i] * unary_derivative(op, in[i], out ? out[i] : 0.0f);
+    switch (op) {
+    case UNARY_RELU: UNARY_BACKWARD_LOOP(UNARY_RELU); return;
+    case UNARY_GELU: UNARY_BACKWARD_LOOP(UNARY_GELU); return;
+    case UNARY_SIGMOID: UNARY_BACKWARD_LOOP(UNARY_SIGMOID); return;
+    case UNARY_EXP: UNARY_BACKWARD_LOOP(UNARY_EXP); return;
+    case UNARY_LOG: UNARY_BACKWARD_LOOP(UNARY_LOG); return;
+    case UNARY_SQRT: UNARY_BACKWARD_LOOP(UNARY_SQRT); return;
+    case UNARY_TANH: UNARY_BACKWARD_LOOP(UNARY_TANH); return;
+    }
 }
 
 static void cpu_reduce_sum(float *out, const float *in, int64_t outer, int64_t len, int64_t inner, int accumulate) {

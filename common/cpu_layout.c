@@ -33,16 +33,26 @@ static void cpu_embedding_backward(float *dweight, const float *dout, const int6
 
 static void cpu_slice_copy(float *dst, const float *src, int64_t outer, int64_t inner, int64_t dst_len,
                            int64_t dst_start, int64_t src_len, int64_t src_start, int64_t len, int accumulate) {
-    /* each (o, k) is a run of `inner` contiguous elements in both */
-#pragma omp parallel for if (outer * len * inner > 65536)
-    for (int64_t r = 0; r < outer * len; r++) {
-        int64_t o = r / len, k = r % len;
-        float *d = dst + (o * dst_len + dst_start + k) * inner;
-        const float *s = src + (o * src_len + src_start + k) * inner;
+    /* For one o the rows k < len are one run of len * inner contiguous
+     * elements in both. Copying by runs, not by rows, matters when inner is
+     * small: concatenating [.., 4] point blocks along the last dim (the
+     * composed deformable attention) made one call per float, 15% of an AAVS
+     * head training step.
+     * Long runs are cut into chunks so that a few of them still fill the threads. */
+    int64_t run = len * inner;
+    if (outer <= 0 || run <= 0) return;
+    const int64_t chunk = 16384;
+    int64_t pieces = (run + chunk - 1) / chunk;
+#pragma omp parallel for if (outer * run > 65536)
+    for (int64_t t = 0; t < outer * pieces; t++) {
+        int64_t o = t / pieces, c0 = (t % pieces) * chunk;
+        int64_t n = run - c0 < chunk ? run - c0 : chunk;
+        float *d = dst + (o * dst_len + dst_start) * inner + c0;
+        const float *s = src + (o * src_len + src_start) * inner + c0;
         if (accumulate) {
-            for (int64_t i = 0; i < inner; i++) d[i] += s[i];
+            for (int64_t i = 0; i < n; i++) d[i] += s[i];
         } else {
-            memcpy(d, s, (size_t)inner * sizeof(float));
+            memcpy(d, s, (size_t)n * sizeof(float));
         }
     }
 }

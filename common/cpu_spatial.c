@@ -128,14 +128,21 @@ typedef struct {
     float wx1, wy1; /* ix - x0, iy - y0: weights of the far corners */
 } gs_point_t;
 
+/* fminf(fmaxf(v, -2), hi), NaN giving -2 as fmaxf does, without the libm
+ * calls that -O2 keeps for fminf/fmaxf (their NaN rules differ from minss) */
+static float gs_clamp(float v, float hi) {
+    v = v > -2.0f ? v : -2.0f;
+    return v < hi ? v : hi;
+}
+
 static gs_point_t gs_point(const float *g, int64_t h, int64_t w) {
     gs_point_t p;
     p.ix = ((g[0] + 1.0f) * (float)w - 1.0f) * 0.5f;
     p.iy = ((g[1] + 1.0f) * (float)h - 1.0f) * 0.5f;
     /* Far outside the image every corner is padding whatever the weights; the
      * clamp keeps the integer conversion below defined for huge coordinates. */
-    p.ix = fminf(fmaxf(p.ix, -2.0f), (float)w + 1.0f);
-    p.iy = fminf(fmaxf(p.iy, -2.0f), (float)h + 1.0f);
+    p.ix = gs_clamp(p.ix, (float)w + 1.0f);
+    p.iy = gs_clamp(p.iy, (float)h + 1.0f);
     float fx = floorf(p.ix), fy = floorf(p.iy);
     p.x0 = (int64_t)fx;
     p.y0 = (int64_t)fy;
@@ -144,11 +151,7 @@ static gs_point_t gs_point(const float *g, int64_t h, int64_t w) {
     return p;
 }
 
-/* the pixel (y, x) of plane, 0 outside it (zeros padding) */
-static float gs_pixel(const float *plane, int64_t y, int64_t x, int64_t h, int64_t w) {
-    return (y >= 0 && y < h && x >= 0 && x < w) ? plane[y * w + x] : 0.0f;
-}
-
+/* whether pixel (y, x) is in the plane (outside it reads as 0: zeros padding) */
 static int gs_inside(int64_t y, int64_t x, int64_t h, int64_t w) { return y >= 0 && y < h && x >= 0 && x < w; }
 
 static void cpu_grid_sample_forward(float *out, const float *in, const float *grid, int64_t n, int64_t c, int64_t h,
@@ -159,12 +162,15 @@ static void cpu_grid_sample_forward(float *out, const float *in, const float *gr
         int64_t b = q / points, k = q % points;
         gs_point_t p = gs_point(grid + q * 2, h, w);
         float wx0 = 1.0f - p.wx1, wy0 = 1.0f - p.wy1;
-        for (int64_t ci = 0; ci < c; ci++) {
-            const float *plane = in + (b * c + ci) * h * w;
-            float v = wy0 * (wx0 * gs_pixel(plane, p.y0, p.x0, h, w) + p.wx1 * gs_pixel(plane, p.y0, p.x0 + 1, h, w)) +
-                      p.wy1 * (wx0 * gs_pixel(plane, p.y0 + 1, p.x0, h, w) +
-                               p.wx1 * gs_pixel(plane, p.y0 + 1, p.x0 + 1, h, w));
-            out[(b * c + ci) * points + k] = v;
+        /* which corners are inside, and where, once per point, not per channel */
+        int i00 = gs_inside(p.y0, p.x0, h, w), i01 = gs_inside(p.y0, p.x0 + 1, h, w);
+        int i10 = gs_inside(p.y0 + 1, p.x0, h, w), i11 = gs_inside(p.y0 + 1, p.x0 + 1, h, w);
+        int64_t o00 = p.y0 * w + p.x0;
+        const float *plane = in + b * c * h * w;
+        for (int64_t ci = 0; ci < c; ci++, plane += h * w) {
+            float v00 = i00 ? plane[o00] : 0.0f, v01 = i01 ? plane[o00 + 1] : 0.0f;
+            float v10 = i10 ? plane[o00 + w] : 0.0f, v11 = i11 ? plane[o00 + w + 1] : 0.0f;
+            out[(b * c + ci) * points + k] = wy0 * (wx0 * v00 + p.wx1 * v01) + p.wy1 * (wx0 * v10 + p.wx1 * v11);
         }
     }
 }
@@ -179,12 +185,15 @@ static void cpu_grid_sample_backward(float *din, float *dgrid, const float *dout
         for (int64_t q = 0; q < n * points; q++) {
             int64_t b = q / points, k = q % points;
             gs_point_t p = gs_point(grid + q * 2, h, w);
+            int i00 = gs_inside(p.y0, p.x0, h, w), i01 = gs_inside(p.y0, p.x0 + 1, h, w);
+            int i10 = gs_inside(p.y0 + 1, p.x0, h, w), i11 = gs_inside(p.y0 + 1, p.x0 + 1, h, w);
+            int64_t o00 = p.y0 * w + p.x0;
             double gx = 0.0, gy = 0.0;
             for (int64_t ci = 0; ci < c; ci++) {
                 const float *plane = in + (b * c + ci) * h * w;
                 double g = dout[(b * c + ci) * points + k];
-                double v00 = gs_pixel(plane, p.y0, p.x0, h, w), v01 = gs_pixel(plane, p.y0, p.x0 + 1, h, w);
-                double v10 = gs_pixel(plane, p.y0 + 1, p.x0, h, w), v11 = gs_pixel(plane, p.y0 + 1, p.x0 + 1, h, w);
+                double v00 = i00 ? plane[o00] : 0.0f, v01 = i01 ? plane[o00 + 1] : 0.0f;
+                double v10 = i10 ? plane[o00 + w] : 0.0f, v11 = i11 ? plane[o00 + w + 1] : 0.0f;
                 gx += g * ((1.0 - p.wy1) * (v01 - v00) + p.wy1 * (v11 - v10));
                 gy += g * ((1.0 - p.wx1) * (v10 - v00) + p.wx1 * (v11 - v01));
             }
@@ -193,19 +202,34 @@ static void cpu_grid_sample_backward(float *din, float *dgrid, const float *dout
         }
     }
     if (din) {
-        /* points of one image scatter into that image's planes: one thread per plane */
+        /* Points of one image scatter into that image's planes: a task owns a
+         * block of GS_PLANES planes of one image and scatters into them
+         * serially (points in order, so the sums are fixed). The points are
+         * resolved a tile at a time and shared by the block's planes: done per
+         * plane, resolving them was a third of the kernel. */
+        enum { GS_PLANES = 8, GS_TILE = 128 };
+        int64_t blocks = (c + GS_PLANES - 1) / GS_PLANES;
 #pragma omp parallel for if (n * points * c > 16384)
-        for (int64_t pl = 0; pl < n * c; pl++) {
-            int64_t b = pl / c;
-            float *plane = din + pl * h * w;
-            const float *g = dout + pl * points;
-            for (int64_t k = 0; k < points; k++) {
-                gs_point_t p = gs_point(grid + (b * points + k) * 2, h, w);
-                float wx0 = 1.0f - p.wx1, wy0 = 1.0f - p.wy1, v = g[k];
-                if (gs_inside(p.y0, p.x0, h, w)) plane[p.y0 * w + p.x0] += wy0 * wx0 * v;
-                if (gs_inside(p.y0, p.x0 + 1, h, w)) plane[p.y0 * w + p.x0 + 1] += wy0 * p.wx1 * v;
-                if (gs_inside(p.y0 + 1, p.x0, h, w)) plane[(p.y0 + 1) * w + p.x0] += p.wy1 * wx0 * v;
-                if (gs_inside(p.y0 + 1, p.x0 + 1, h, w)) plane[(p.y0 + 1) * w + p.x0 + 1] += p.wy1 * p.wx1 * v;
+        for (int64_t task = 0; task < n * blocks; task++) {
+            int64_t b = task / blocks, c0 = (task % blocks) * GS_PLANES;
+            int64_t c1 = c0 + GS_PLANES < c ? c0 + GS_PLANES : c;
+            gs_point_t tile[GS_TILE];
+            for (int64_t k0 = 0; k0 < points; k0 += GS_TILE) {
+                int64_t nk = points - k0 < GS_TILE ? points - k0 : GS_TILE;
+                for (int64_t t = 0; t < nk; t++) tile[t] = gs_point(grid + (b * points + k0 + t) * 2, h, w);
+                for (int64_t ci = c0; ci < c1; ci++) {
+                    float *plane = din + (b * c + ci) * h * w;
+                    const float *g = dout + (b * c + ci) * points + k0;
+                    for (int64_t t = 0; t < nk; t++) {
+                        const gs_point_t p = tile[t];
+                        float wx0 = 1.0f - p.wx1, wy0 = 1.0f - p.wy1, v = g[t];
+                        if (gs_inside(p.y0, p.x0, h, w)) plane[p.y0 * w + p.x0] += wy0 * wx0 * v;
+                        if (gs_inside(p.y0, p.x0 + 1, h, w)) plane[p.y0 * w + p.x0 + 1] += wy0 * p.wx1 * v;
+                        if (gs_inside(p.y0 + 1, p.x0, h, w)) plane[(p.y0 + 1) * w + p.x0] += p.wy1 * wx0 * v;
+                        if (gs_inside(p.y0 + 1, p.x0 + 1, h, w))
+                            plane[(p.y0 + 1) * w + p.x0 + 1] += p.wy1 * p.wx1 * v;
+                    }
+                }
             }
         }
     }
