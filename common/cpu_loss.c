@@ -7,6 +7,7 @@
  * none of them needs a serial scatter. */
 #include <math.h>
 
+#include "adamw_math.h"
 #include "cpu_kernels.h"
 
 /* sigmoid without overflow for large |x| */
@@ -136,32 +137,11 @@ static void cpu_softmax_xent_backward(float *dlogits, const float *dout, const f
 
 /* ---- AdamW ---- */
 
-/* torch.optim.AdamW's single-tensor update, in f32 and in torch's order:
- *   p *= 1 - lr*wd
- *   m = lerp(m, g, 1 - b1)            (= b1 m + (1 - b1) g)
- *   v = v*b2 + (1 - b2) g*g
- *   p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
- * The scalars are formed in double, as Python forms them, and applied in f32.
- * One difference remains: torch forms 1 - beta from the Python (double) beta,
- * while this kernel only gets beta as f32, and 1 - 0.999f is 1.3e-5 (relative)
- * below 1 - 0.999; v carries that relative error, the update half of it (about
- * 1e-8 of a step of lr 1e-3). Passing 1 - beta to the kernel would remove it. */
+/* torch.optim.AdamW, one step (adamw_math.h) */
 static void cpu_adamw_step(float *p, const float *g, float *m, float *v, int64_t n, const adamw_scalars_t *s) {
-    const float decay = s->decay, w1 = s->one_minus_beta1, beta2 = s->beta2, w2 = s->one_minus_beta2;
-    const float step_size = s->step_size, bc2_sqrt = s->bc2_sqrt, eps = s->eps;
+    const adamw_scalars_t sc = *s;
 #pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; i++) {
-        float gi = g[i];
-        float pi = p[i] * decay;
-        /* torch's lerp: from the nearer end, by the weight's size */
-        float mi = w1 < 0.5f ? m[i] + w1 * (gi - m[i]) : gi - (gi - m[i]) * (1.0f - w1);
-        /* addcmul and addcdiv evaluate (value * t1) * t2 and (value * t1) / t2 */
-        float vi = v[i] * beta2 + (w2 * gi) * gi;
-        float denom = sqrtf(vi) / bc2_sqrt + eps;
-        p[i] = pi + (-step_size * mi) / denom;
-        m[i] = mi;
-        v[i] = vi;
-    }
+    for (int64_t i = 0; i < n; i++) adamw_element(&p[i], g[i], &m[i], &v[i], sc);
 }
 
 void cpu_register_loss(backend_t *be) {

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <pthread.h>
 
+#include "adamw_math.h"
 #include "cuda_kernels.h"
 
 /* sigmoid in double without overflow for large |x| (cpu_loss.c's sigmoid_d) */
@@ -232,26 +233,13 @@ static void cuda_softmax_xent_backward(float *dlogits, const float *dout, const 
  *   v = v*b2 + (1 - b2) g*g
  *   p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps) */
 
-__global__ static void adamw_kernel(float *p, const float *g, float *m, float *v, int64_t n, float decay, float w1,
-                                    float beta2, float w2, float step_size, float bc2_sqrt, float eps) {
-    for (int64_t i = grid_start(); i < n; i += grid_step()) {
-        float gi = g[i];
-        float pi = p[i] * decay;
-        /* torch's lerp: from the nearer end, by the weight's size */
-        float mi = w1 < 0.5f ? m[i] + w1 * (gi - m[i]) : gi - (gi - m[i]) * (1.0f - w1);
-        /* addcmul and addcdiv evaluate (value * t1) * t2 and (value * t1) / t2 */
-        float vi = v[i] * beta2 + (w2 * gi) * gi;
-        float denom = sqrtf(vi) / bc2_sqrt + eps;
-        p[i] = pi + (-step_size * mi) / denom;
-        m[i] = mi;
-        v[i] = vi;
-    }
+__global__ static void adamw_kernel(float *p, const float *g, float *m, float *v, int64_t n, adamw_scalars_t s) {
+    for (int64_t i = grid_start(); i < n; i += grid_step()) adamw_element(&p[i], g[i], &m[i], &v[i], s);
 }
 
 static void cuda_adamw_step(float *p, const float *g, float *m, float *v, int64_t n, const adamw_scalars_t *s) {
     if (n <= 0) return;
-    adamw_kernel<<<cuda_blocks(n), CUDA_THREADS>>>(p, g, m, v, n, s->decay, s->one_minus_beta1, s->beta2, s->one_minus_beta2,
-                                                      s->step_size, s->bc2_sqrt, s->eps);
+    adamw_kernel<<<cuda_blocks(n), CUDA_THREADS>>>(p, g, m, v, n, *s);
     CUDA_CHECK_LAUNCH("adamw_kernel");
 }
 
